@@ -1,0 +1,16 @@
+"""layerlab: a NumPy deep-learning framework with explicit derivatives, and a lab
+that shows how deep networks train."""
+
+from . import ops  # noqa: F401  (attaches the operators to Tensor)
+from .backend import get_default_dtype, set_default_dtype
+from .gradcheck import GradcheckError, gradcheck
+from .ops import concatenate, logsumexp, maximum, minimum, pad, stack, where
+from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
+    "get_default_dtype", "set_default_dtype",
+    "concatenate", "stack", "pad", "where", "maximum", "minimum", "logsumexp",
+]

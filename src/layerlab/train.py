@@ -1,0 +1,519 @@
+"""Trainer.fit: the training loop, metrics, callbacks, progress, checkpoint/resume, NaN guard.
+
+One step is the notes' mini-batch gradient descent (seed 001, 002): forward,
+L = loss(f(x), y) (+ λ₁·Σ|w|), backward, optional clipping, θ ← update(θ, ∇θ L).
+
+Callbacks see the loop at ``on_fit_start, on_epoch_start, on_batch_start,
+on_after_backward`` (gradients present, before clipping and the update),
+``on_batch_end, on_epoch_end, on_fit_end``. Probes (``layerlab.probes``) are
+callbacks too.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import read_checkpoint, write_checkpoint
+from .tensor import Tensor, no_grad
+
+__all__ = ["Trainer", "Callback", "History", "EarlyStopping", "Checkpoint", "ProgressBar", "NonFiniteError"]
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or a gradient became NaN/Inf; the message names the step and the first bad layer."""
+
+
+class Callback:
+    """Base class: every hook is optional."""
+
+    def on_fit_start(self, trainer): ...
+    def on_epoch_start(self, trainer, epoch: int): ...
+    def on_batch_start(self, trainer, step: int, batch): ...
+    def on_after_backward(self, trainer, step: int): ...
+    def on_batch_end(self, trainer, step: int, logs: dict): ...
+    def on_epoch_end(self, trainer, epoch: int, logs: dict): ...
+    def on_fit_end(self, trainer): ...
+
+
+class History(Callback):
+    """Per-step loss and lr (``steps``) and per-epoch metrics (``epochs``)."""
+
+    def __init__(self):
+        self.steps: list[dict] = []
+        self.epochs: list[dict] = []
+
+    def on_batch_end(self, trainer, step, logs):
+        self.steps.append({"step": step, "epoch": trainer.epoch, **logs})
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.epochs.append({"epoch": epoch, **logs})
+
+    @property
+    def loss(self) -> list[float]:
+        return [s["loss"] for s in self.steps]
+
+    def metric(self, name: str) -> list[float]:
+        return [e[name] for e in self.epochs if name in e]
+
+    def state_dict(self) -> dict:
+        return {"steps": [dict(s) for s in self.steps], "epochs": [dict(e) for e in self.epochs]}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.steps = [dict(s) for s in sd["steps"]]
+        self.epochs = [dict(e) for e in sd["epochs"]]
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0, mode: str = "min",
+                 restore_best_weights: bool = False):
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
+        self.restore_best_weights = restore_best_weights
+        self.best = math.inf if mode == "min" else -math.inf
+        self.wait = 0
+        self.best_state = None
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: metric '{self.monitor}' not in the epoch logs {sorted(logs)}")
+        value = logs[self.monitor]
+        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        if better:
+            self.best, self.wait = value, 0
+            if self.restore_best_weights:
+                self.best_state = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.stop_training = True
+                self.stopped_epoch = epoch
+
+    def on_fit_end(self, trainer):
+        if self.restore_best_weights and self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+
+
+class Checkpoint(Callback):
+    """Save everything needed to resume exactly, every ``every`` steps and at each epoch end.
+
+    See :mod:`layerlab.checkpoint` for the format. ``keep`` newest checkpoints are kept.
+    """
+
+    def __init__(self, dir, every: int | None = None, keep: int = 2):
+        self.dir = Path(dir)
+        self.every = every
+        self.keep = keep
+        self.last_path: Path | None = None
+
+    def on_batch_end(self, trainer, step, logs):
+        if self.every and trainer.step % self.every == 0:
+            self.last_path = trainer.save_checkpoint(self.dir, keep=self.keep)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.last_path = trainer.save_checkpoint(self.dir, keep=self.keep)
+
+
+class ProgressBar(Callback):
+    """A rich progress bar with the running loss; on by default in a terminal, off otherwise."""
+
+    def __init__(self):
+        self._progress = None
+        self._task = None
+
+    def on_fit_start(self, trainer):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=False)
+        self._progress.start()
+
+    def on_epoch_start(self, trainer, epoch):
+        total = trainer.batches_per_epoch
+        self._task = self._progress.add_task("train", total=total, epoch=epoch + 1, loss="-")
+
+    def on_batch_end(self, trainer, step, logs):
+        self._progress.update(self._task, advance=1, loss=f"{logs['loss']:.4f}")
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, float))
+        self._progress.console.print(f"epoch {epoch + 1}: {shown}")
+
+    def on_fit_end(self, trainer):
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
+    if y.ndim == out.ndim:  # probability / one-hot targets
+        y = y.argmax(axis=-1)
+    if out.ndim == 1 or out.shape[-1] == 1:  # binary logits
+        return float(((out.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).mean())
+    return float((out.argmax(axis=-1) == y).mean())
+
+
+METRICS = {"accuracy": _accuracy}
+
+
+class Trainer:
+    """Fit a model with a loss and an optimiser, with callbacks, metrics, checkpoints and a NaN guard.
+
+    Args:
+        model: an ``nn.Module``.
+        loss_fn: ``loss_fn(output, target) -> scalar Tensor``.
+        optimizer: an ``optim`` optimiser over the model's parameters.
+        scheduler: an ``optim.lr_scheduler`` schedule; stepped after every batch when
+            ``scheduler_interval="step"`` (the default for ``OneCycleLR``), else after every epoch.
+        callbacks: extra callbacks (probes, EarlyStopping, Checkpoint, ...).
+        metrics: names from ``METRICS`` or ``(name, fn(output, y) -> float)`` pairs.
+        clip_grad_norm: clip the global gradient norm to this value before each update.
+        l1: λ₁ of an L1 penalty λ₁·Σ|w| added to the loss (L2 is the optimiser's ``weight_decay``).
+        seed: reseeds the random generators inside the model (dropout) at the start of a fresh fit,
+            so that a run is reproducible from (model weights, seed).
+        progress: show a progress bar (default: when stdout is a terminal).
+    """
+
+    def __init__(self, model, loss_fn, optimizer, scheduler=None, callbacks=(), metrics=("accuracy",),
+                 clip_grad_norm: float | None = None, l1: float = 0.0, seed: int | None = 0,
+                 progress: bool | None = None, scheduler_interval: str | None = None):
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        if scheduler_interval is None:
+            scheduler_interval = "step" if type(scheduler).__name__ in ("OneCycleLR", "LinearWarmup") else "epoch"
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(f"Trainer: scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
+        self.scheduler_interval = scheduler_interval
+        self.metrics = [(m, METRICS[m]) if isinstance(m, str) else tuple(m) for m in metrics]
+        self.clip_grad_norm = clip_grad_norm
+        self.l1 = float(l1)
+        self.seed = seed
+        if progress is None:
+            progress = sys.stdout.isatty()
+        self.history = History()
+        self.callbacks = [self.history, *callbacks] + ([ProgressBar()] if progress else [])
+        self.step = 0
+        self.epoch = 0
+        self.stop_training = False
+        self.batches_per_epoch = None
+        self._loader = None
+        self._epoch_sums = None
+
+    # -- the loop ---------------------------------------------------------------------
+    def fit(self, train, epochs: int, val=None, resume_from=None) -> History:
+        """Train for ``epochs`` epochs (counted from the start of training, so a resumed run
+        with the same ``epochs`` ends where the uninterrupted one would)."""
+        loader = self._as_loader(train, shuffle=True)
+        self._validate(loader, "training data")
+        if val is not None:
+            val = self._as_loader(val, shuffle=False)
+            self._validate(val, "validation data")
+        self._loader = loader
+        self.batches_per_epoch = len(loader)
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        else:
+            self._reseed_model()
+        self.stop_training = False
+        self.model.train()
+        self._call("on_fit_start")
+        try:
+            while self.epoch < epochs and not self.stop_training:
+                self._run_epoch(loader, val)
+        finally:
+            self._call("on_fit_end")
+        return self.history
+
+    def _run_epoch(self, loader, val):
+        epoch = self.epoch
+        self._call("on_epoch_start", epoch)
+        acc = self._epoch_sums  # running sums of this epoch; restored from a mid-epoch checkpoint
+        if acc is None:
+            acc = self._epoch_sums = {"n": 0.0, "loss": 0.0, **{name: 0.0 for name, _ in self.metrics}}
+        for batch in loader:
+            x, y = batch[0], batch[1]
+            self._call("on_batch_start", self.step, batch)
+            loss, out = self._train_step(x, y)
+            n = len(x)
+            acc["n"] += n
+            acc["loss"] += loss * n
+            for name, fn in self.metrics:
+                acc[name] += fn(out, y) * n
+            self.step += 1
+            if self.scheduler is not None and self.scheduler_interval == "step":
+                self.scheduler.step()
+            logs = {"loss": loss, "lr": float(self.optimizer.param_groups[0]["lr"])}
+            self._call("on_batch_end", self.step - 1, logs)
+            if self.stop_training:
+                break
+        self._epoch_sums = None
+        total = acc["n"] or 1.0
+        logs = {k: v / total for k, v in acc.items() if k != "n"}
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            self.scheduler.step()
+        self.epoch += 1
+        self._call("on_epoch_end", epoch, logs)
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        out = self.model(Tensor(x))
+        loss = self.loss_fn(out, Tensor(y))
+        if self.l1:
+            from .nn.losses import l1_penalty
+
+            loss = loss + self.l1 * l1_penalty(self.model)
+        self.optimizer.zero_grad()
+        loss.backward()
+        value = loss.item()
+        self._call("on_after_backward", self.step)
+        self._guard(value, x)
+        if self.clip_grad_norm is not None:
+            from .optim.clip import clip_grad_norm
+
+            clip_grad_norm(self.model.parameters(), self.clip_grad_norm)
+        self.optimizer.step()
+        return value, out.data
+
+    # -- NaN guard ------------------------------------------------------------------------
+    def _guard(self, loss: float, x: np.ndarray) -> None:
+        bad_grad = None
+        for name, p in self.model.named_parameters():
+            if p.grad is not None and not np.isfinite(p.grad.sum()):
+                bad_grad = name
+                break
+        if math.isfinite(loss) and bad_grad is None:
+            return
+        bad_act = self._first_nonfinite_activation(x)
+        last = None
+        for cb in self.callbacks:
+            if isinstance(cb, Checkpoint) and cb.last_path is not None:
+                last = cb.last_path
+        what = f"the loss is {loss}" if not math.isfinite(loss) else f"the loss is finite ({loss:.4g}) but a gradient is not"
+        raise NonFiniteError(
+            f"training stopped at step {self.step} (epoch {self.epoch}): {what}; "
+            f"first layer with non-finite activations: {bad_act or 'none (the forward pass is finite)'}; "
+            f"first parameter with non-finite gradient: {bad_grad or 'none'}. "
+            f"The update was not applied. Last good checkpoint: {last or 'none (attach a Checkpoint callback)'}. "
+            "Try a smaller learning rate, gradient clipping (clip_grad_norm=...) or a different initialisation."
+        )
+
+    def _first_nonfinite_activation(self, x: np.ndarray) -> str | None:
+        found = []
+        handles = []
+
+        def make_hook(name):
+            def hook(module, inputs, output):
+                if not found and isinstance(output, Tensor) and not np.isfinite(output.data).all():
+                    found.append(f"'{name}' ({type(module).__name__}, output shape {output.shape})")
+            return hook
+
+        for name, m in self.model.named_modules():
+            if name and not list(m.children()):
+                handles.append(m.register_forward_hook(make_hook(name)))
+        try:
+            with no_grad():
+                self.model(Tensor(x))
+        finally:
+            for h in handles:
+                h.remove()
+        return found[0] if found else None
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, data, batch_size: int = 1024) -> dict:
+        """Loss and metrics over ``data`` (a DataLoader, Dataset or (x, y)), in eval mode."""
+        loader = self._as_loader(data, shuffle=False, batch_size=batch_size)
+        was_training = self.model.training
+        self.model.eval()
+        total, loss_sum, metric_sums = 0, 0.0, {name: 0.0 for name, _ in self.metrics}
+        try:
+            with no_grad():
+                for batch in _iter_once(loader):
+                    x, y = batch[0], batch[1]
+                    out = self.model(Tensor(x))
+                    n = len(x)
+                    loss_sum += self.loss_fn(out, Tensor(y)).item() * n
+                    for name, fn in self.metrics:
+                        metric_sums[name] += fn(out.data, y) * n
+                    total += n
+        finally:
+            self.model.train(was_training)
+        total = total or 1
+        return {"loss": loss_sum / total, **{k: v / total for k, v in metric_sums.items()}}
+
+    def predict(self, x, batch_size: int = 1024) -> np.ndarray:
+        """Model outputs for ``x`` in eval mode, batched, without a graph."""
+        x = x.data if isinstance(x, Tensor) else np.asarray(x)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with no_grad():
+                outs = [self.model(Tensor(x[i:i + batch_size])).data for i in range(0, len(x), batch_size)]
+        finally:
+            self.model.train(was_training)
+        return np.concatenate(outs) if outs else np.empty((0,))
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs: model, optimiser, scheduler, data position, RNG states."""
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "loader": self._loader.state_dict() if self._loader is not None and hasattr(self._loader, "state_dict") else None,
+            "rng": _model_rng_states(self.model),
+            "global_rng": _global_rng_state(),
+            "history": self.history.state_dict(),
+            "epoch_sums": self._epoch_sums,
+        }
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.model.load_state_dict(sd["model"])
+        self.optimizer.load_state_dict(sd["optimizer"])
+        if self.scheduler is not None and sd.get("scheduler") is not None:
+            self.scheduler.load_state_dict(sd["scheduler"])
+        if self._loader is not None and sd.get("loader") is not None:
+            self._loader.load_state_dict(sd["loader"])
+        _set_model_rng_states(self.model, sd.get("rng") or {})
+        if sd.get("global_rng") is not None:
+            _set_global_rng_state(sd["global_rng"])
+        self.history.load_state_dict(sd["history"])
+        self.step = int(sd["step"])
+        self.epoch = int(sd["epoch"])
+        self._epoch_sums = sd.get("epoch_sums")
+
+    def save_checkpoint(self, root, keep: int | None = 2) -> Path:
+        return write_checkpoint(root, self.step, self.state_dict(), keep=keep)
+
+    def load_checkpoint(self, path) -> None:
+        self.load_state_dict(read_checkpoint(path))
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def _reseed_model(self) -> None:
+        if self.seed is None:
+            return
+        gens = _model_generators(self.model)
+        children = np.random.SeedSequence(self.seed).spawn(len(gens))
+        for (_, owner, attr), ss in zip(gens, children):
+            setattr(owner, attr, np.random.default_rng(ss))
+
+    def _as_loader(self, data, shuffle: bool, batch_size: int = 256):
+        from .data import DataLoader, TensorDataset
+
+        if isinstance(data, DataLoader):
+            return data
+        if isinstance(data, tuple) and len(data) == 2:
+            x, y = data
+            if len(x) != len(y):
+                raise ValueError(f"Trainer: x has {len(x)} examples but y has {len(y)}")
+            data = TensorDataset(np.asarray(x), np.asarray(y))
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=self.seed or 0)
+
+    def _validate(self, loader, what: str) -> None:
+        """Check the data against the model before any step: clear errors instead of a NaN at step 300."""
+        ds = loader.dataset
+        if len(ds) == 0:
+            raise ValueError(f"Trainer: the {what} is empty (0 examples)")
+        arrays = getattr(ds, "arrays", None) or getattr(ds, "tensors", None)
+        if arrays is None or len(arrays) < 2:
+            return
+        x, y = np.asarray(arrays[0]), np.asarray(arrays[1])
+        if len(x) != len(y):
+            raise ValueError(f"Trainer: {what}: x has {len(x)} examples but y has {len(y)}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]
+            raise ValueError(f"Trainer: {what}: x contains NaN or Inf (first at example {bad})")
+        first_in, last_out = _first_in_last_out(self.model)
+        if first_in is not None and x.shape[-1] != first_in[1]:
+            raise ValueError(
+                f"Trainer: {what}: x has {x.shape[-1]} features per example (shape {x.shape}) but the first layer "
+                f"'{first_in[0]}' expects {first_in[1]}"
+            )
+        if y.dtype.kind in "iu" and last_out is not None and last_out[1] > 1:
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or hi >= last_out[1]:
+                raise ValueError(
+                    f"Trainer: {what}: labels range over [{lo}, {hi}] but the last layer '{last_out[0]}' has "
+                    f"{last_out[1]} outputs (classes 0..{last_out[1] - 1})"
+                )
+
+
+def _iter_once(loader):
+    """One pass over a loader without disturbing its resumable position."""
+    if hasattr(loader, "state_dict"):
+        state = loader.state_dict()
+        try:
+            yield from loader
+        finally:
+            loader.load_state_dict(state)
+    else:
+        yield from loader
+
+
+def _first_in_last_out(model):
+    first_in = last_out = None
+    for name, m in model.named_modules():
+        if hasattr(m, "in_features") and first_in is None:
+            first_in = (name or type(m).__name__, m.in_features)
+        if hasattr(m, "out_features"):
+            last_out = (name or type(m).__name__, m.out_features)
+    return first_in, last_out
+
+
+def _model_generators(model) -> list:
+    """(key, owner, attribute) of every np.random.Generator held by a module, in a fixed order."""
+    out = []
+    for name, m in model.named_modules():
+        for attr, value in sorted(vars(m).items()):
+            if isinstance(value, np.random.Generator):
+                out.append((f"{name}:{attr}", m, attr))
+    return out
+
+
+def _model_rng_states(model) -> dict:
+    return {key: _json_state(getattr(owner, attr).bit_generator.state) for key, owner, attr in _model_generators(model)}
+
+
+def _set_model_rng_states(model, states: dict) -> None:
+    for key, owner, attr in _model_generators(model):
+        if key in states:
+            getattr(owner, attr).bit_generator.state = _py_state(states[key])
+
+
+def _json_state(state: dict) -> dict:
+    # 128-bit integers do not fit JSON numbers portably; store them as strings
+    return {k: (_json_state(v) if isinstance(v, dict) else (str(v) if isinstance(v, int) and not isinstance(v, bool) else v))
+            for k, v in state.items()}
+
+
+def _py_state(state: dict) -> dict:
+    return {k: (_py_state(v) if isinstance(v, dict) else (int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v))
+            for k, v in state.items()}
+
+
+def _global_rng_state():
+    try:
+        from .random import get_rng
+    except ImportError:
+        return None
+    return _json_state(get_rng().bit_generator.state)
+
+
+def _set_global_rng_state(state) -> None:
+    from .random import get_rng
+
+    get_rng().bit_generator.state = _py_state(state)

@@ -131,18 +131,29 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        from rich.errors import LiveError
+
         self._progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=False)
-        self._progress.start()
+        try:
+            self._progress.start()
+        except LiveError:  # another live display (e.g. the lab's) is running: stay quiet
+            self._progress = None
 
     def on_epoch_start(self, trainer, epoch):
+        if self._progress is None:
+            return
         total = trainer.batches_per_epoch
         self._task = self._progress.add_task("train", total=total, epoch=epoch + 1, loss="-")
 
     def on_batch_end(self, trainer, step, logs):
+        if self._progress is None:
+            return
         self._progress.update(self._task, advance=1, loss=f"{logs['loss']:.4f}")
 
     def on_epoch_end(self, trainer, epoch, logs):
+        if self._progress is None:
+            return
         shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, float))
         self._progress.console.print(f"epoch {epoch + 1}: {shown}")
 

@@ -51,7 +51,7 @@ demo: install data
 	$(VENV)/bin/layerlab demo
 
 test: install-dev data browser
-	$(PY) -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 bench: install-dev
 	$(VENV)/bin/layerlab bench --vs torch --vs numpy

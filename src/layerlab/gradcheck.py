@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, no_grad
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -28,7 +28,8 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     xs = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind == "f":
-            xs.append(Tensor(x.data.astype(np.float64), requires_grad=x.requires_grad))
+            # a C-ordered copy, so that the flat view perturbed below is the array itself
+            xs.append(Tensor(np.array(x.data, dtype=np.float64, order="C"), requires_grad=x.requires_grad))
         else:
             xs.append(x)
     if not any(isinstance(x, Tensor) and x.requires_grad for x in xs):
@@ -42,7 +43,8 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     r = np.random.default_rng(seed).standard_normal(out.shape)
 
     def loss_value() -> float:
-        return float(np.sum(r * fn(*xs).data))
+        with no_grad():
+            return float(np.sum(r * fn(*xs).data))
 
     (out * Tensor(r)).sum().backward()
 

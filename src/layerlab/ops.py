@@ -5,7 +5,8 @@ maps dL/d(out) to one gradient per parent. Broadcast gradients are summed back t
 each input's shape centrally in ``tensor.py``, never here.
 
 Dtypes: an op on two tensors of different float dtypes raises (no silent upcast);
-Python scalars and raw arrays take the tensor's dtype.
+Python scalars and raw arrays take the tensor's dtype; an integer or bool tensor
+meeting a float tensor takes the float dtype (as torch).
 
 Subgradient conventions: relu'(0) = 0; abs'(0) = 0; ``maximum``/``minimum`` send a
 tie to the first argument; ``max``/``min`` reductions split the gradient evenly
@@ -37,7 +38,7 @@ def _t(x, like: Tensor | None = None, op: str = "op") -> Tensor:
     """A Tensor for ``x``; scalars and arrays take ``like``'s dtype."""
     if isinstance(x, Tensor):
         return x
-    if like is not None and like.data.dtype.kind == "f":
+    if isinstance(like, Tensor) and like.data.dtype.kind == "f":
         return Tensor(xp.asarray(x, dtype=like.data.dtype))
     return Tensor(x)
 
@@ -45,9 +46,15 @@ def _t(x, like: Tensor | None = None, op: str = "op") -> Tensor:
 def _binary(a, b, op: str) -> tuple[Tensor, Tensor]:
     if not isinstance(a, Tensor):
         a = _t(a, b, op)
-    elif not isinstance(b, Tensor):
+    if not isinstance(b, Tensor):
         b = _t(b, a, op)
     da, db = a.data.dtype, b.data.dtype
+    # An integer/bool tensor meets a float one: take the float dtype, as torch does
+    # (NumPy would make int64 with float32 float64).
+    if da.kind == "f" and db.kind in "biu":
+        b, db = Tensor(b.data.astype(da)), da
+    elif db.kind == "f" and da.kind in "biu":
+        a, da = Tensor(a.data.astype(db)), db
     if da != db and da.kind == "f" and db.kind == "f":
         raise TypeError(
             f"{op}: dtypes differ ({da} with shape {a.shape} and {db} with shape {b.shape}); "
@@ -124,7 +131,7 @@ def neg(a) -> Tensor:
 
 
 def pow(a, b) -> Tensor:
-    """a^b;  d/da = b·a^(b−1), d/db = a^b·ln a (taken as 0 where a = 0 and b ≥ 0)."""
+    """a^b;  d/da = b·a^(b−1) (0 where b = 0), d/db = a^b·ln a (0 where a = 0 and b ≥ 0), as torch."""
     if not isinstance(b, Tensor) and np.ndim(b) == 0:
         a = _t(a)
         ad = a.data
@@ -132,13 +139,18 @@ def pow(a, b) -> Tensor:
         out = ad ** e
         if e == 2.0:
             return make_node(out, (a,), lambda g: (g * (2.0 * ad),), "pow")
+        if e == 0.0:  # a^0 = 1 everywhere, so d/da = 0 (also at a = 0, as torch)
+            return make_node(out, (a,), lambda g: (xp.zeros_like(g),), "pow")
         return make_node(out, (a,), lambda g: (g * (e * ad ** (e - 1.0)),), "pow")
     a, b = _binary(a, b, "pow")
     ad, bd = a.data, b.data
     out = ad ** bd
 
     def backward(g):
-        ga = g * bd * ad ** (bd - 1) if a.requires_grad else None
+        ga = None
+        if a.requires_grad:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = xp.where(bd == 0, 0, g * bd * ad ** (bd - 1))  # b = 0: d/da = 0, as torch
         gb = None
         if b.requires_grad:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -378,13 +390,16 @@ def logsumexp(a, axis=None, keepdims: bool = False) -> Tensor:
     ad = a.data
     m = xp.max(ad, axis=axis, keepdims=True)
     m = xp.where(np.isfinite(m), m, 0)
+    e = xp.exp(ad - m)
+    s = xp.sum(e, axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):
-        lse_k = xp.log(xp.sum(xp.exp(ad - m), axis=axis, keepdims=True)) + m
+        lse_k = xp.log(s) + m
     out = lse_k if keepdims else xp.squeeze(lse_k, axis=_axes(axis, ad.ndim))
 
     def backward(g):
-        with np.errstate(invalid="ignore"):
-            p = xp.exp(ad - lse_k)
+        # softmax as e/s, not exp(a − lse): in float32 lse ≈ 1000 carries an error of ~6e-5
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = e / s
         p = xp.where(np.isnan(p), 0, p)
         return (_unreduce(g, ad.shape, axis, keepdims) * p,)
 
@@ -411,7 +426,7 @@ def permute(a, *axes) -> Tensor:
         axes = tuple(axes[0])
     if not axes:
         axes = tuple(reversed(range(a.ndim)))
-    if sorted(ax % a.ndim for ax in axes) != list(range(a.ndim)):
+    if any(not -a.ndim <= ax < a.ndim for ax in axes) or sorted(ax % a.ndim for ax in axes) != list(range(a.ndim)):
         raise ValueError(f"permute: {axes} is not a permutation of the axes of shape {a.shape}")
     inv = np.argsort([ax % a.ndim for ax in axes])
     return make_node(a.data.transpose(axes), (a,), lambda g: (g.transpose(inv),), "permute")
@@ -469,11 +484,23 @@ def getitem(a, idx) -> Tensor:
     return make_node(out, (a,), backward, "getitem")
 
 
+def _same_float_dtype(ts, op: str) -> None:
+    dts = {t.dtype for t in ts if t.dtype.kind == "f"}
+    if len(dts) > 1:
+        raise TypeError(
+            f"{op}: dtypes differ ({', '.join(f'{t.dtype} {t.shape}' for t in ts)}); "
+            "layerlab does not upcast silently — cast with .astype()"
+        )
+
+
 def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join along an existing axis;  the gradient is split back."""
-    ts = [_t(t) for t in tensors]
+    tensors = list(tensors)
+    like = next((t for t in tensors if isinstance(t, Tensor)), None)
+    ts = [_t(t, like) for t in tensors]  # raw arrays take the first tensor's dtype, as in binary ops
     if not ts:
         raise ValueError("concatenate: needs at least one tensor")
+    _same_float_dtype(ts, "concatenate")
     try:
         out = xp.concatenate([t.data for t in ts], axis=axis)
     except ValueError:
@@ -489,9 +516,12 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join along a new axis;  the gradient is unstacked."""
-    ts = [_t(t) for t in tensors]
+    tensors = list(tensors)
+    like = next((t for t in tensors if isinstance(t, Tensor)), None)
+    ts = [_t(t, like) for t in tensors]  # raw arrays take the first tensor's dtype, as in binary ops
     if not ts:
         raise ValueError("stack: needs at least one tensor")
+    _same_float_dtype(ts, "stack")
     try:
         out = xp.stack([t.data for t in ts], axis=axis)
     except ValueError:
@@ -508,9 +538,7 @@ def pad(a, pad_width, value: float = 0.0) -> Tensor:
     """Constant padding (``np.pad`` widths);  the gradient is the un-padded slice."""
     ad = a.data
     out = xp.pad(ad, pad_width, mode="constant", constant_values=value)
-    w = np.asarray(pad_width, dtype=np.int64)
-    w = np.repeat(w, 2) if w.ndim == 0 else w
-    widths = np.broadcast_to(w.reshape(-1, 2), (ad.ndim, 2))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ad.ndim, 2))  # as np.pad reads it
     sl = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, ad.shape))
     return make_node(out, (a,), lambda g: (g[sl],), "pad")
 

@@ -77,6 +77,9 @@ def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum a broadcast gradient back to ``shape`` (the inverse of broadcasting)."""
     if g.shape == shape:
         return g
+    full = np.broadcast_shapes(g.shape, shape)
+    if full != g.shape:  # a backward may return a gradient that only broadcasts to its input
+        g = xp.broadcast_to(g, full)
     lead = g.ndim - len(shape)
     if lead > 0:
         g = g.sum(axis=tuple(range(lead)))
@@ -242,6 +245,8 @@ class Tensor:
             if ctx is None:
                 if g is None:
                     continue
+                if not isinstance(g, np.ndarray):  # NumPy scalar from a 0-d op: .grad is an ndarray
+                    g = xp.asarray(g)
                 if node.grad is None:
                     node.grad = g.copy() if (id(g) in given or g.base is not None or not g.flags.writeable) else g
                 else:
@@ -300,7 +305,8 @@ def make_node(out: np.ndarray, parents: tuple, backward, op: str) -> Tensor:
     No graph is recorded under ``no_grad`` or when no parent requires grad.
     """
     t = Tensor.__new__(Tensor)
-    t.data = out
+    # NumPy returns scalars (np.float32), not 0-d arrays, from 0-d arithmetic and full reductions
+    t.data = out if isinstance(out, np.ndarray) else xp.asarray(out)
     t.grad = None
     t.name = None
     if is_grad_enabled():

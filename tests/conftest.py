@@ -1,0 +1,30 @@
+"""Suite-wide test settings: deterministic hypothesis, one torch thread, default dtype restored."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from layerlab.backend import get_default_dtype, set_default_dtype
+
+try:  # torch is the test oracle (a dev dependency); files that need it import it themselves
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+else:
+    torch.set_num_threads(1)  # stable timings and results on the 2-core CI machine
+
+# derandomize: the same examples on every run, so CI is deterministic; no deadline: CI machines vary.
+settings.register_profile(
+    "layerlab", deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("layerlab")
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_dtype():
+    """A test that calls ``set_default_dtype`` must not leak it into the next one."""
+    dt = get_default_dtype()
+    yield
+    set_default_dtype(dt)

@@ -1,0 +1,121 @@
+"""GradientStats: how the gradient flows through the layers, and the sign pattern of a layer's gradient.
+
+Vanishing / exploding gradients (seed 001): the norm of ∇W_l compared layer to layer.
+The notes' zig-zag argument for sigmoid: ∂L/∂W2[i, j] = δ_i · h1_j, and h1_j = σ(·) > 0,
+so for one example all incoming-weight gradients of unit i share the sign of δ_i; with
+tanh (h1_j of either sign) they do not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Probe
+
+__all__ = ["GradientStats", "sign_agreement", "grad_norm"]
+
+
+def grad_norm(g: np.ndarray) -> float:
+    """‖g‖₂ as a Python float, computed in g's dtype; rescaled when the sum of squares overflows."""
+    flat = g.reshape(-1)
+    n = float(np.sqrt(np.dot(flat, flat))) if flat.dtype.kind == "f" else float(np.linalg.norm(flat))
+    if not math.isfinite(n):
+        m = float(np.max(np.abs(flat)))
+        if math.isfinite(m) and m > 0:
+            s = flat / flat.dtype.type(m)
+            n = m * float(np.sqrt(np.dot(s, s)))
+    return n
+
+
+def sign_agreement(grad) -> tuple[float, float]:
+    """Sign pattern of the incoming-weight gradients of each unit of a layer.
+
+    ``grad`` is the gradient of a weight matrix W of shape (out, in): row i holds the
+    gradients of the incoming weights of unit i. For each unit, count its positive and
+    negative entries (zeros have no sign and are left out).
+
+    Returns:
+        (agree, one_sign): ``agree`` is the mean over units of the fraction of the unit's
+        entries that share its majority sign, max(#pos, #neg)/(#pos + #neg) (1.0 = all one
+        sign, 0.5 = an even split); ``one_sign`` is the fraction of units whose entries all
+        have one sign. Units whose gradients are all 0 (e.g. a dead ReLU unit) are left out
+        of both; (nan, nan) when every unit is such.
+    """
+    g = np.asarray(getattr(grad, "data", grad))
+    if g.ndim != 2:
+        raise ValueError(f"sign_agreement: expected a weight gradient of shape (out, in), got shape {g.shape}")
+    pos = np.count_nonzero(g > 0, axis=1)
+    neg = np.count_nonzero(g < 0, axis=1)
+    nz = pos + neg
+    has = nz > 0
+    k = int(np.count_nonzero(has))
+    if k == 0:
+        return math.nan, math.nan
+    agree = float(np.sum(np.maximum(pos, neg)[has] / nz[has])) / k
+    one = int(np.count_nonzero(((pos == 0) | (neg == 0)) & has)) / k
+    return agree, one
+
+
+class GradientStats(Probe):
+    """Per parameter, after backward on sampled steps: the gradient's size and sign pattern.
+
+    Records (``kind`` = ``"<param>/grad"``, e.g. layer ``"0"``, kind ``"weight/grad"``):
+
+    - ``norm``: ‖∇p‖₂;  ``mean_abs``: mean |∇p|;
+    - ``ratio_prev``: ‖∇p_l‖ / ‖∇p_{l−1}‖, the norm over that of the previous layer's
+      parameter with the same name and rank (Linear weight to Linear weight, in the
+      order of ``model.named_parameters()``; not recorded for the first). In a net whose
+      gradients vanish towards the input it is > 1 layer after layer; < 1 when they
+      explode towards the input. ``inf`` when the previous norm is 0 and this one is not;
+    - ``sign_agree``, ``one_sign`` (weights of rank 2, (out, in)): see :func:`sign_agreement`.
+      Note: the gradient of a mini-batch is a sum over examples, which can mix signs even
+      when each example's gradient has one sign per unit; probe with a batch of one
+      example to see the notes' per-example claim.
+
+    Args:
+        model: the model (``None``: the Trainer's model).
+        layers: modules whose own parameters are probed (default: all parameters).
+        every: sample the steps with ``step % every == 0``; default 10 in a Trainer
+            (``DEFAULT_EVERY``), 1 by hand.
+        sink: optional ``fn(records)``.
+
+    Without a Trainer: ``loss.backward(); probe.record(step)``.
+    """
+
+    default_kind = "weight/grad"
+
+    def __init__(self, model=None, layers=None, every: int | None = None, sink=None):
+        super().__init__(model, layers=layers, every=every, sink=sink)
+        self._count = 0
+
+    def _default_layer(self, name, module) -> bool:
+        return True
+
+    def record(self, step: int | None = None) -> None:
+        """Record the statistics of the current ``.grad`` of each parameter (call after backward).
+        ``step`` defaults to the number of ``record`` calls so far."""
+        if step is None:
+            step = self._count
+        self._count += 1
+        prev_norm: dict = {}
+        for layer, pname, p in self.selected_parameters():
+            g = p.grad
+            if g is None:
+                continue
+            g = np.asarray(getattr(g, "data", g))
+            norm = grad_norm(g)
+            stats = {"norm": norm, "mean_abs": float(np.abs(g).mean()) if g.size else 0.0}
+            key = (pname, g.ndim)
+            prev = prev_norm.get(key)
+            if prev is not None:
+                stats["ratio_prev"] = norm / prev if prev > 0 else (math.inf if norm > 0 else math.nan)
+            prev_norm[key] = norm
+            if g.ndim == 2:
+                stats["sign_agree"], stats["one_sign"] = sign_agreement(g)
+            self._emit(step, layer, f"{pname}/grad", stats)
+
+    def on_after_backward(self, trainer, step):
+        if step % self.period == 0:
+            self.record(step)

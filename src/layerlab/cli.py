@@ -57,12 +57,26 @@ class _Parser(argparse.ArgumentParser):
 
 # -- commands ------------------------------------------------------------------------------------------
 def _cmd_demo(args) -> int:
-    from .demo import train_spirals
+    """`make demo`: the engine alone, the notes' MNIST network, then every experiment of the lecture."""
+    from .demo import train_notes_mnist, train_spirals
 
-    print("layerlab demo: a 2-64-64-2 tanh MLP learns the two spirals, built from tensor ops only\n")
+    print("1. The engine alone: a 2-64-64-2 tanh MLP learns the two spirals, built from tensor ops only\n")
     result = train_spirals(steps=args.steps)
-    print(f"\ntraining accuracy: {result['accuracy']:.3f}")
-    return 0 if result["accuracy"] == 1.0 else 1
+    print(f"\ntraining accuracy: {result['accuracy']:.3f}\n")
+    status = 0 if result["accuracy"] == 1.0 else 1
+    if args.epochs > 0:
+        print("2. The notes' network on Fashion-MNIST: 784-500-500-500-10 tanh, Xavier, cross-entropy, "
+              "SGD (momentum 0.9, η = 0.05), batch 256\n")
+        mnist = train_notes_mnist(epochs=args.epochs)
+        print(f"\ntest accuracy after {args.epochs} epochs: {mnist['test']['accuracy']:.4f}\n")
+    if args.lecture:
+        from .lab.runner import run_lecture
+
+        print("3. The lecture's experiments, quick versions (`layerlab run lecture` for the full ones)\n")
+        outcome = run_lecture(quick=True, console=_console())
+        print(f"\nreport: {outcome.index}")
+        status = status or (0 if outcome.ok else 1)
+    return status
 
 
 def _console():
@@ -240,8 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="PATH", help="the run store (default $LAYERLAB_HOME/runs.sqlite)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("demo", help="a short end-to-end example")
-    p.add_argument("--steps", type=int, default=1000)
+    p = sub.add_parser("demo", help="the engine alone, the notes' MNIST network, then `run lecture --quick`")
+    p.add_argument("--steps", type=int, default=1000, help="steps of the spirals example")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of the Fashion-MNIST network (0 skips it)")
+    p.add_argument("--no-lecture", dest="lecture", action="store_false", help="skip the lecture's experiments")
     p.set_defaults(func=_cmd_demo)
 
     # `layerlab bench ARGS...`: every argument goes to layerlab.bench.main(list_of_args).

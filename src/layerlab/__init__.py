@@ -14,3 +14,8 @@ __all__ = [
     "get_default_dtype", "set_default_dtype",
     "concatenate", "stack", "pad", "where", "maximum", "minimum", "logsumexp",
 ]
+
+from .random import seed
+from .serialization import load, save
+
+__all__ += ["seed", "save", "load"]

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file as torch_load_file
 
 import layerlab as ll
-from layerlab import serialization
+from layerlab import fileio, serialization
 from layerlab.nn.linear import Linear, Maxout
 from layerlab.nn.module import Sequential
 from layerlab.nn.normalization import BatchNorm, LayerNorm
@@ -151,7 +151,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(serialization.os, "replace", crash)
+    monkeypatch.setattr(fileio.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         ll.save(_model(2), path)
     assert path.read_bytes() == good  # the old file is intact

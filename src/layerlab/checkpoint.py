@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-__all__ = ["flatten_state", "unflatten_state", "write_checkpoint", "read_checkpoint", "latest_checkpoint",
-           "atomic_write_text"]
+from .fileio import atomic_write_text
+
+__all__ = ["flatten_state", "unflatten_state", "write_checkpoint", "read_checkpoint", "latest_checkpoint"]
 
 _ARRAY = "__array__"
 
@@ -64,21 +65,6 @@ def unflatten_state(obj, arrays: dict):
         if "__tuple__" in obj:
             return tuple(unflatten_state(v, arrays) for v in obj["__tuple__"])
     return obj
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_checkpoint(root, step: int, state: dict, keep: int | None = 2) -> Path:

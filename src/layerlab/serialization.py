@@ -13,14 +13,14 @@ metadata, for checkpoints and other callers.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file
 from safetensors.numpy import save as _st_save
+
+from .fileio import atomic_write_bytes
 
 __all__ = ["save", "load", "save_arrays", "load_arrays", "load_metadata"]
 
@@ -70,17 +70,7 @@ def save_arrays(arrays: dict, path, metadata: dict | None = None) -> Path:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{where}: directory '{path.parent}' does not exist")
     payload = _st_save(clean, metadata=meta)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, payload)
     return path
 
 

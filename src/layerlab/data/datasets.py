@@ -38,7 +38,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .idx import atomic_write_bytes, decode_idx, gunzip_if_gzipped
+from ..fileio import atomic_write_bytes
+from .idx import decode_idx, gunzip_if_gzipped
 
 __all__ = ["fashion_mnist", "mnist", "Split", "TrainTest", "ChecksumError", "FASHION_MNIST_CLASSES",
            "IDXFile", "IDXDataset", "FASHION_MNIST", "MNIST", "load_idx_dataset", "clear_cache"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gzip as _gzip
 import math
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import atomic_write_bytes
 
 __all__ = ["read_idx", "write_idx", "decode_idx", "encode_idx", "IDX_DTYPES"]
 
@@ -133,21 +133,3 @@ def write_idx(path, array, gzip: bool = True) -> Path:
         blob = _gzip.compress(blob, compresslevel=6, mtime=0)
     atomic_write_bytes(path, blob)
     return path
-
-
-def atomic_write_bytes(path: Path, blob: bytes) -> None:
-    """Write ``blob`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

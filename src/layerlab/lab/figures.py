@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from ..fileio import atomic_open
 
 __all__ = [
     "new_figure", "layer_histograms", "layer_histogram_grid", "loss_curves", "percentile_bands",
@@ -79,15 +80,8 @@ def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
     if "matplotlib.pyplot" in sys.modules and getattr(fig.canvas, "manager", None) is not None:
         sys.modules["matplotlib.pyplot"].close(fig)
     return path

@@ -13,11 +13,12 @@ import base64
 import html
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from string import Template
 from typing import Any, Mapping, Sequence
+
+from ..fileio import atomic_write_text
 
 __all__ = ["render_report", "write_report", "render_index", "write_index", "claims_table", "lecture_table",
            "write_text_atomic", "format_value", "VERDICT_MARK"]
@@ -27,18 +28,7 @@ VERDICT_MARK = {True: "✓", False: "✗"}
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def format_value(v: Any) -> str:

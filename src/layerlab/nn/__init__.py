@@ -1,6 +1,6 @@
 """Neural-network modules: each a forward map with its analytic derivative."""
 
-from . import functional, init
+from . import functional, init  # noqa: F401  (nn.functional, nn.init)
 from .activations import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403

@@ -76,7 +76,7 @@ EXPERIMENT_MODULES: list[str] = [
 ]
 
 # Modules of this package that are the framework, not experiments.
-FRAMEWORK_MODULES = frozenset({"registry", "runner", "report", "figures"})
+FRAMEWORK_MODULES = frozenset({"registry", "runner", "report", "figures", "common"})
 
 # (module, problem) pairs found while loading: "not found" or the import error's traceback.
 LOAD_PROBLEMS: list[tuple[str, str]] = []

@@ -1,0 +1,101 @@
+"""Shared pieces of the training experiments: networks, data, a fixed-iteration fit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import data, nn
+from ..tensor import Tensor, no_grad
+from ..train import Callback, NonFiniteError
+
+__all__ = ["mlp", "fashion", "fit_iterations", "dead_fractions", "mean_tail"]
+
+
+def mlp(sizes, activation, init, rng: np.random.Generator, bias_init=0.0, batch_norm: bool = False,
+        dtype=np.float32) -> nn.Sequential:
+    """Linear(sizes[i], sizes[i+1]) [→ BatchNorm] → activation, for every hidden layer; a Linear output layer."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(nn.Linear(a, b, init=init, bias_init=0.0 if last else bias_init, rng=rng, dtype=dtype))
+        if not last:
+            if batch_norm:
+                layers.append(nn.BatchNorm(b))
+            if activation is not None:
+                layers.append(nn.activation(activation))
+    return nn.Sequential(*layers)
+
+
+def fashion(n_train: int | None = None, n_test: int | None = None, standardize: bool = False,
+            rng: np.random.Generator | None = None):
+    """Fashion-MNIST as ((x, y), (xt, yt)), optionally a random subset; a clear error when it is missing."""
+    try:
+        (x, y), (xt, yt) = data.fashion_mnist()
+    except (FileNotFoundError, OSError, ValueError) as e:
+        raise RuntimeError(
+            "this experiment needs Fashion-MNIST (the notes use MNIST): install Debian's dataset-fashion-mnist, "
+            f"set $LAYERLAB_DATA, or allow the download ({e})"
+        ) from e
+    rng = rng or np.random.default_rng(0)
+    if n_train is not None and n_train < len(x):
+        idx = rng.choice(len(x), n_train, replace=False)
+        x, y = x[idx], y[idx]
+    if n_test is not None and n_test < len(xt):
+        idx = rng.choice(len(xt), n_test, replace=False)
+        xt, yt = xt[idx], yt[idx]
+    if standardize:
+        m, s = float(x.mean()), float(x.std())
+        x, xt = (x - np.float32(m)) / np.float32(s), (xt - np.float32(m)) / np.float32(s)
+    return (x, y), (xt, yt)
+
+
+class _StopAfter(Callback):
+    def __init__(self, n: int):
+        self.n = n
+
+    def on_batch_end(self, trainer, step, logs):
+        if trainer.step >= self.n:
+            trainer.stop_training = True
+
+
+def fit_iterations(ctx, model, optimizer, x, y, iterations: int, batch_size: int, label: str,
+                   loss_fn=None, callbacks=(), seed: int = 0) -> dict:
+    """Train for exactly ``iterations`` mini-batch steps (shuffled, seeded) with a lab Trainer.
+
+    Returns {"losses": per-step losses, "diverged": None or the step at which the loss or a
+    gradient became non-finite (the NaN guard stops the run there, the bad update not applied),
+    "trainer": the Trainer}.
+    """
+    loader = data.DataLoader(data.TensorDataset(x, y), batch_size=batch_size, shuffle=True, seed=seed)
+    trainer = ctx.trainer(model, loss_fn or nn.CrossEntropyLoss(), optimizer, label=label,
+                          callbacks=[_StopAfter(iterations), *callbacks])
+    epochs = -(-iterations // len(loader))
+    diverged = None
+    try:
+        trainer.fit(loader, epochs=epochs)
+    except NonFiniteError:
+        diverged = trainer.step
+    losses = [s["loss"] for s in trainer.history.steps]
+    if diverged is not None:
+        losses.append(float("nan"))
+    return {"losses": losses, "diverged": diverged, "trainer": trainer}
+
+
+def dead_fractions(model: nn.Sequential, x: np.ndarray) -> list[float]:
+    """Per hidden activation layer: the fraction of units whose output is 0 for every example of ``x``."""
+    out, fractions = Tensor(x), []
+    was = model.training
+    model.eval()
+    with no_grad():
+        for m in model:
+            out = m(out)
+            if isinstance(m, nn.Activation):
+                fractions.append(float(np.mean(np.all(out.data == 0, axis=0))))
+    model.train(was)
+    return fractions
+
+
+def mean_tail(values, n: int) -> float:
+    """Mean of the last ``n`` values (NaN when the run diverged)."""
+    v = np.asarray(values[-n:], dtype=float)
+    return float(v.mean()) if v.size else float("nan")

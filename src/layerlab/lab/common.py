@@ -86,7 +86,7 @@ def dead_fractions(model: nn.Sequential, x: np.ndarray) -> list[float]:
     out, fractions = Tensor(x), []
     was = model.training
     model.eval()
-    with no_grad():
+    with no_grad(), np.errstate(over="ignore", invalid="ignore"):  # a diverged model is measured as it is
         for m in model:
             out = m(out)
             if isinstance(m, nn.Activation):

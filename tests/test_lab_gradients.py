@@ -1,0 +1,246 @@
+"""Claims 9 (one-signed gradients with sigmoid) and 10 (dead ReLU units): the measurements on hand-checked
+cases, and a --quick run of each experiment whose verdicts are recomputed from its own records."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from layerlab import data, nn
+from layerlab.lab import dying_relu as D
+from layerlab.lab import gradients as G
+from layerlab.lab.common import mlp
+from layerlab.lab.registry import Context
+from layerlab.lab.runner import run_experiment
+from layerlab.probes import ActivationStats, sign_agreement
+from layerlab.store import Store
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+# -- claim 9: the sign measurement ----------------------------------------------------------------------------
+def test_sign_agreement_on_a_hand_made_gradient():
+    g = np.array([[1.0, 2.0, 0.0],     # one sign (the 0 has none): agreement 1
+                  [-1.0, 2.0, 3.0],    # mixed: majority + has 2 of 3
+                  [0.0, 0.0, 0.0]])    # no gradient at all (a dead unit): left out
+    agree, one = sign_agreement(g)
+    assert agree == pytest.approx((1.0 + 2.0 / 3.0) / 2)
+    assert one == 0.5
+
+
+@pytest.mark.parametrize("act, fn", [("sigmoid", _sigmoid), ("tanh", np.tanh)])
+def test_layer2_gradient_is_delta_times_h1(act, fn):
+    """The engine's ∂L/∂W2 equals the notes' δ·h1ᵀ, computed by hand in float64 for one example."""
+    rng = np.random.default_rng(3)
+    model = mlp([5, 4, 3, 2], act, "xavier_normal", rng, dtype=np.float64)
+    for lin in (model[0], model[2], model[4]):  # non-zero biases so that nothing is symmetric by accident
+        lin.bias.data[...] = rng.standard_normal(lin.bias.data.shape)
+    x = rng.standard_normal((1, 5))
+    y = np.array([1])
+    g = G.weight_grad(model, G.LAYER, x, y)
+    w1, b1, w2, b2, w3, b3 = (p.data for p in (model[0].weight, model[0].bias, model[2].weight, model[2].bias,
+                                                model[4].weight, model[4].bias))
+    h1 = fn(x @ w1.T + b1)
+    h2 = fn(h1 @ w2.T + b2)
+    z = h2 @ w3.T + b3
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    dz = p - np.eye(2)[y]
+    dh2 = dz @ w3
+    delta = dh2 * (h2 * (1 - h2) if act == "sigmoid" else 1 - h2 ** 2)
+    np.testing.assert_allclose(g, delta.T @ h1, rtol=1e-10, atol=1e-14)
+    # with sigmoid every row of δ·h1ᵀ has the sign of δ_i: one-signed; here tanh's h1 has both signs
+    assert (h1 > 0).all() if act == "sigmoid" else (h1 > 0).any() and (h1 < 0).any()
+    assert sign_agreement(g)[1] == (1.0 if act == "sigmoid" else 0.0)
+
+
+def test_per_example_signs_is_one_backward_per_example():
+    rng = np.random.default_rng(0)
+    model = mlp([6, 5, 4, 3], "sigmoid", "xavier_normal", rng, dtype=np.float64)
+    x = rng.random((4, 6))
+    y = np.array([0, 1, 2, 1])
+    stats = G.per_example_signs(model, G.LAYER, x, y)
+    assert stats.shape == (4, 2)
+    np.testing.assert_array_equal(stats, 1.0)  # sigmoid: exact, every example
+    # the mini-batch gradient is the mean of the per-example ones — and need not be one-signed
+    g_batch = G.weight_grad(model, G.LAYER, x, y)
+    g_sum = sum(G.weight_grad(model, G.LAYER, x[i:i + 1], y[i:i + 1]) for i in range(4)) / 4
+    np.testing.assert_allclose(g_batch, g_sum, rtol=1e-12)
+
+
+@pytest.mark.parametrize("sig, tanh, holds", [
+    ([1.0, 1.0], [0.0, 0.01], True),
+    ([1.0, 0.99], [0.0], False),           # one example with a mixed sigmoid unit
+    ([1.0], [0.0, 0.02], False),           # tanh: 2% one-signed
+    ([1.0, math.nan], [0.0], False),       # no measurable unit: not a pass
+    ([], [0.0], False),
+])
+def test_check_one_signed(sig, tanh, holds):
+    assert G.check_one_signed(sig, tanh) is holds
+
+
+def test_zigzag_path_with_positive_inputs_moves_both_weights_together():
+    rng = np.random.default_rng(1)
+    h = _sigmoid(rng.standard_normal((50, 2)))
+    res = G.zigzag_path(h, (1.0, -1.0), (-1.0, 1.0), lr=0.3, steps=30, rng=np.random.default_rng(2))
+    assert res["path"].shape == (31, 2) and res["grads"].shape == (30, 2)
+    assert G.same_sign_steps(res["grads"]) == 1.0
+    # the first step by hand: L = (w·h − t)², ∂L/∂w = 2(w·h − t)·h, w ← w − η·∂L/∂w
+    i = np.random.default_rng(2).integers(0, 50, size=30)[0]
+    w0 = np.array([-1.0, 1.0])
+    grad = 2 * (w0 @ h[i] - h[i] @ np.array([1.0, -1.0])) * h[i]
+    np.testing.assert_allclose(res["grads"][0], grad, rtol=1e-12)
+    np.testing.assert_allclose(res["path"][1], w0 - 0.3 * grad, rtol=1e-12)
+    # zero-centred inputs: steps in all four quadrants
+    mixed = G.zigzag_path(np.tanh(rng.standard_normal((50, 2))), (1.0, -1.0), (-1.0, 1.0), 0.3, 30,
+                          np.random.default_rng(2))
+    assert 0.2 < G.same_sign_steps(mixed["grads"]) < 0.8
+
+
+# -- claim 10: dead units ------------------------------------------------------------------------------------------
+def _three_dead_of_five(act="relu"):
+    """Linear(2, 5) → act → Linear(5, 2) with units 1, 2, 4 negative on every input of X (x ≥ 0)."""
+    lin = nn.Linear(2, 5, rng=np.random.default_rng(0))
+    lin.weight.data[...] = [[1, 0], [-1, 0], [0, -1], [0, 1], [-1, -1]]
+    lin.bias.data[...] = [0, -0.5, 0, 0, 0]
+    return nn.Sequential(lin, nn.activation(act), nn.Linear(5, 2, rng=np.random.default_rng(1)))
+
+
+X = np.array([[1.0, 2.0], [3.0, 0.5], [0.0, 1.0]], dtype=np.float32)
+
+
+def test_dead_masks_hand_case_matches_the_probe():
+    model = _three_dead_of_five()
+    dead, inactive = D.dead_masks(model, X)
+    np.testing.assert_array_equal(dead[0], [False, True, True, False, True])
+    np.testing.assert_array_equal(inactive[0], dead[0])
+    with ActivationStats(model, bins=0) as probe:  # the probe's "dead" on the same inputs: 3 of 5
+        model(X)
+    assert probe.summary()["1"]["post/dead"] == pytest.approx(3 / 5) == dead[0].mean()
+    assert model.training  # dead_masks restores the mode
+
+
+def test_leaky_units_are_inactive_but_not_dead():
+    model = _three_dead_of_five("leaky_relu")
+    dead, inactive = D.dead_masks(model, X)
+    assert not dead[0].any()
+    np.testing.assert_array_equal(inactive[0], [False, True, True, False, True])
+
+
+def test_persistence_and_verdicts():
+    masks = [np.array([True, False, False]), np.array([True, True, False]), np.array([True, False, False])]
+    assert D.persistence(masks) == (2, 1)                      # unit 1 was dead, then came back
+    assert D.persistence(masks[:1]) == (0, 0)
+    assert D.check_kills(0.5, 19, 20) and not D.check_kills(0.49, 20, 20) and not D.check_kills(0.9, 18, 20)
+    assert not D.check_kills(0.9, 0, 0)                        # nothing was ever dead: nothing stayed dead
+    assert D.check_reduces(0.70, 0.80) and not D.check_reduces(0.71, 0.80)
+
+
+def test_replaying_a_run_reaches_the_same_dead_fraction():
+    """The paired comparison replays a run to an earlier step: the trajectory must be the same."""
+    rng = np.random.default_rng(0)
+    x = rng.random((512, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 512)
+    cfg = D.DyingReluConfig(width=16, iterations=12, batch_size=32, seeds=1, n_eval=64, check_every=4)
+    ctx = Context("/tmp/unused-layerlab-test", seed=5)
+    cond = D.Condition("relu", 0.5, 0.0)
+    r = D._run_condition(cond, cfg, ctx, x, y, x[:64])
+    end = r["seeds"][0]["end"]
+    assert D._dead_at(cond, cfg, ctx, 0, end, x, y, x[:64]) == r["seeds"][0]["pooled"]
+    steps, curve = r["seeds"][0]["curve"]
+    k = list(steps).index(4)
+    assert 0 < curve[k] < 1 and curve[k] != curve[-1]  # a trajectory, not a constant: the test can fail
+    assert D._dead_at(cond, cfg, ctx, 0, 4, x, y, x[:64]) == curve[k]
+
+
+def test_conditions_are_one_row_each():
+    labels = [c.label for c in D.conditions(D.DyingReluConfig())]
+    assert labels == ["ReLU, η = 0.01, b₀ = 0", "ReLU, η = 0.1, b₀ = 0", "ReLU, η = 1, b₀ = 0",
+                      "ReLU, η = 1, b₀ = 0.01", "LeakyReLU, η = 1, b₀ = 0", "ReLU, η = 0.1, b₀ = −1",
+                      "ReLU, η = 0.1, b₀ = −3"]
+
+
+# -- the experiments, --quick, through the runner ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    try:
+        data.fashion_mnist(split="test")
+    except (FileNotFoundError, OSError) as e:
+        pytest.skip(f"no Fashion-MNIST IDX files could be found or downloaded: {e}")
+    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
+    yield s
+    s.close()
+
+
+def _run(name, store, tmp_path_factory):
+    out = tmp_path_factory.mktemp(name)
+    outcome = run_experiment(name, quick=True, out_dir=out, store=store, show=False)
+    assert outcome.ok, outcome.error
+    names = {f["name"] for f in outcome.data["figures"]}
+    for n in names:
+        assert (out / f"{n}.png").read_bytes().startswith(PNG)
+    assert all(c.figure in names for c in outcome.claims)
+    return {c.id: c for c in outcome.claims}, outcome.data["records"], names
+
+
+@pytest.fixture(scope="module")
+def signs_run(store, tmp_path_factory):
+    return _run("gradient_signs", store, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def dying_run(store, tmp_path_factory):
+    return _run("dying_relu", store, tmp_path_factory)
+
+
+def test_gradient_signs_quick(signs_run):
+    claims, records, figs = signs_run
+    assert sorted(claims) == ["9a", "9b"] and figs == {"signs", "signs_training", "zigzag"}
+    per = records["per example (mean over the fixed examples)"]
+    sig = [r for r in per if r["activation"] == "sigmoid"]
+    tan = [r for r in per if r["activation"] == "tanh"]
+    assert [r["iteration"] for r in sig] == [0, 15, 30, 45, 60]  # init and while training
+    ok_a = min(r["min over examples"] for r in sig) >= G.SIGMOID_MIN_ONE_SIGN and \
+        max(r["max over examples"] for r in tan) <= G.TANH_MAX_ONE_SIGN
+    assert claims["9a"].holds is ok_a
+    assert claims["9a"].holds, claims["9a"].measured  # exact: h1 = σ(·) > 0
+    batch = {r["activation"]: r for r in records["per mini-batch of 64 (training batches)"]}
+    ok_b = batch["sigmoid"]["min"] >= G.SIGMOID_MIN_ONE_SIGN and batch["tanh"]["max"] <= G.TANH_MAX_ONE_SIGN
+    assert claims["9b"].holds is ok_b
+    assert f"sigmoid {batch['sigmoid']['one-signed units, mean']:.1%}" in claims["9b"].measured
+    zig = {r["inputs"][:7]: r for r in records["2-D illustration"]}
+    assert zig["sigmoid"]["steps in (+,+) or (−,−)"] == 1.0 and zig["tanh in"]["steps in (+,+) or (−,−)"] < 0.9
+
+
+def test_dying_relu_quick(dying_run):
+    claims, records, figs = dying_run
+    assert sorted(claims) == ["10a", "10b", "10c", "10d", "10e"]
+    assert figs == {"dead_fraction", "dead_over_training", "loss"}
+    rows = {r["condition"]: r for r in records["each condition (mean over seeds)"]}
+    assert len(rows) == 7
+    large = rows["ReLU, η = 1, b₀ = 0"]
+    small = [rows["ReLU, η = 0.01, b₀ = 0"], rows["ReLU, η = 0.1, b₀ = 0"]]
+    ok_a = (large["dead, pooled"] >= D.LARGE_FRACTION and large["stayed dead"] >= D.FOR_GOOD
+            and all(r["dead, pooled"] <= D.SMALL_FRACTION for r in small))
+    assert claims["10a"].holds is ok_a
+    for cid, label in (("10b", "ReLU, η = 0.1, b₀ = −1"), ("10c", "ReLU, η = 0.1, b₀ = −3")):
+        r = rows[label]
+        ok = r["dead, pooled"] >= D.LARGE_FRACTION and (r["stayed dead"] or 0) >= D.FOR_GOOD
+        assert claims[cid].holds is bool(ok), (cid, r)
+    pairs = records["remedies vs ReLU at the same step"]
+    for cid, label in (("10d", "ReLU, η = 1, b₀ = 0.01"), ("10e", "LeakyReLU, η = 1, b₀ = 0")):
+        p = [r for r in pairs if r["remedy"] == label]
+        rem = np.mean([r["dead, remedy (pooled)"] for r in p])
+        base = np.mean([r["dead, ReLU b₀ = 0 (pooled)"] for r in p])
+        ok = rem <= base - D.REDUCE_MIN and (cid == "10d" or rem <= D.SMALL_FRACTION)
+        assert claims[cid].holds is bool(ok), (cid, rem, base)
+    # LeakyReLU never outputs an exact 0; a diverged run is reported as such
+    assert rows["LeakyReLU, η = 1, b₀ = 0"]["dead, pooled"] == 0.0
+    runs = [r for r in records["each run"] if r["condition"] == "LeakyReLU, η = 1, b₀ = 0"]
+    if any(r["diverged at step"] is not None for r in runs):
+        assert "NaN" in claims["10e"].measured

@@ -6,324 +6,625 @@ Workloads (synthetic data of the right shape, so no download is needed):
 - W2: 784 → 7 × (Linear 100 → BatchNorm → sigmoid) → 10, SGD with momentum, batch 60 — training.
 - W3: 784 → 100 → 6 × 50 ReLU → 10, He init, Adam, batch 128 — training.
 - W4: W1 in eval mode, batch 1024 — inference.
-- W5: W1 with ActivationStats + GradientStats probes (default sampling) vs W1 without — layerlab's probe cost.
+- W5: W1 trained by ``Trainer.fit`` with ActivationStats + GradientStats at their default sampling,
+  against the same ``Trainer.fit`` without probes — what the probes cost.
 
-Runs alternate A, B, A, B after a warm-up; the table shows median samples/s and the ratio
-layerlab / peer with its min–max over the pairs. Peak memory (RSS) of each framework is
-measured in a child process that runs only that framework. Ratios measured side by side in
-one run are what counts: these machines are shared and noisy. PyTorch is imported only
-when asked for (``--vs torch``); it is a dev extra, not a dependency.
+Every framework starts from the same weights and sees the same batches, so the first
+losses agree (``tests/test_bench.py`` checks it): the benchmark compares equal work.
+
+How it measures. Each framework runs in its own worker process (which imports only that
+framework), started with the same thread count for BLAS, OpenMP and ``torch.set_num_threads``.
+After a warm-up the parent lets the workers run in turn — A, B, A, B, … — a round of
+``steps`` steps each, so that a burst of load from other processes hits both sides of a
+pair. The table shows the median samples/s of each side, the median over the pairs of
+the ratio layerlab / peer and its min–max, and each worker's peak RSS (the high-water mark
+of a process that ran only that framework, imports included: torch's import alone is about
+180 MB). On a shared machine absolute samples/s move with the load; the ratios measured
+side by side in one run are what counts. The thread count and the load average (before and
+after) are part of the output, and the JSON keeps every round, wall-clock and CPU time.
+
+PyTorch is a dev extra, not a dependency: it is imported only inside a torch worker, and
+``--vs torch`` without it installed stops with a message.
+
+    layerlab bench [--workload W1 ...] [--vs torch] [--vs numpy] [--repeat N] [--steps K]
+                   [--threads T] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WORKLOADS", "build", "measure", "main"]
+__all__ = ["WORKLOADS", "Workload", "FRAMEWORKS", "PEERS", "Runner", "synthetic_batches", "initial_weights", "build", "main"]
 
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark: the network, the optimiser, the batch size, and what is timed."""
+
+    name: str
+    title: str
+    sizes: tuple            # layer widths, input first
+    activation: str         # "tanh" | "sigmoid" | "relu"
+    init: str               # "xavier" (Glorot normal) | "he"
+    batch: int
+    optimizer: str = "sgd"  # "sgd" | "momentum" | "adam"
+    lr: float = 0.5
+    batchnorm: bool = False
+    train: bool = True
+    probes: bool = False
+
+
+_W1 = (784, 500, 500, 500, 10)
 WORKLOADS = {
-    "W1": "784-500-500-500-10 tanh, CE, SGD η=0.5, batch 256 (train)",
-    "W2": "784-7×(100, BN, sigmoid)-10, SGD momentum, batch 60 (train)",
-    "W3": "784-100-6×50-10 ReLU, He, Adam, batch 128 (train)",
-    "W4": "W1 in eval mode, batch 1024 (inference)",
-    "W5": "W1 + ActivationStats + GradientStats (peer: W1 without probes)",
+    "W1": Workload("W1", "784-500-500-500-10 tanh, CE, SGD η=0.5, batch 256 — training", _W1, "tanh", "xavier", 256),
+    "W2": Workload("W2", "784-7×(100, BatchNorm, sigmoid)-10, SGD momentum 0.9, batch 60 — training",
+                   (784,) + (100,) * 7 + (10,), "sigmoid", "xavier", 60, "momentum", 0.1, batchnorm=True),
+    "W3": Workload("W3", "784-100-6×50-10 ReLU, He init, Adam, batch 128 — training",
+                   (784, 100) + (50,) * 6 + (10,), "relu", "he", 128, "adam", 1e-3),
+    "W4": Workload("W4", "W1 in eval mode, batch 1024 — inference", _W1, "tanh", "xavier", 1024, train=False),
+    "W5": Workload("W5", "W1 in Trainer.fit with ActivationStats + GradientStats (default sampling) "
+                         "vs the same fit without probes", _W1, "tanh", "xavier", 256, probes=True),
 }
-BATCH = {"W1": 256, "W2": 60, "W3": 128, "W4": 1024, "W5": 256}
+
+#: Frameworks a workload can be built in. "layerlab-noprobes" is W5's peer.
+FRAMEWORKS = ("layerlab", "torch", "numpy", "layerlab-noprobes")
+#: Peers selectable with --vs, and the workloads each one has.
+PEERS = {"torch": ("W1", "W2", "W3", "W4"), "numpy": ("W1",)}
+_POOL = 8  # distinct batches, cycled: realistic data movement, and the loss does not collapse to 0
 
 
-def _data(workload: str, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    n = BATCH[workload]
-    x = rng.random((n, 784), dtype=np.float32)
-    y = rng.integers(0, 10, n)
+def _workload(name: str) -> Workload:
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise ValueError(f"bench: unknown workload {name!r}; choose from {', '.join(WORKLOADS)}") from None
+
+
+# -- shared inputs -------------------------------------------------------------------------------------------
+def synthetic_batches(workload: str, seed: int = 0, pool: int = _POOL) -> tuple[np.ndarray, np.ndarray]:
+    """``pool`` batches shaped like MNIST: x (pool, batch, 784) float32 in [0, 1] with ~19 % non-zero
+    pixels (MNIST's density), y (pool, batch) int64 labels drawn at random (so that the net cannot
+    fit them in the few hundred steps of a benchmark and the loss stays of order 1)."""
+    w = _workload(workload)
+    rng = np.random.default_rng([seed, 1])
+    shape = (1 if not w.train else pool, w.batch, w.sizes[0])
+    x = rng.random(shape, dtype=np.float32)
+    x *= rng.random(shape, dtype=np.float32) < 0.19
+    y = rng.integers(0, w.sizes[-1], shape[:2])
     return x, y
 
 
-def _weights(sizes, init: str, seed: int):
-    """Shared initial weights (out, in) so that every framework starts from the same point."""
-    rng = np.random.default_rng(seed)
+def initial_weights(workload: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(W of shape (out, in), b) per Linear layer, float32: Glorot normal (W1, W2, W4, W5) or He normal
+    (W3), zero biases. Every framework loads these, so all start from the same point."""
+    w = _workload(workload)
+    rng = np.random.default_rng([seed, 2])
     out = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        std = (2.0 / a) ** 0.5 if init == "he" else (2.0 / (a + b)) ** 0.5
-        out.append(((rng.standard_normal((b, a)) * std).astype(np.float32), np.zeros(b, np.float32)))
+    for fan_in, fan_out in zip(w.sizes[:-1], w.sizes[1:]):
+        std = math.sqrt(2.0 / fan_in) if w.init == "he" else math.sqrt(2.0 / (fan_in + fan_out))
+        out.append(((rng.standard_normal((fan_out, fan_in)) * std).astype(np.float32),
+                    np.zeros(fan_out, np.float32)))
     return out
 
 
-SPECS = {
-    "W1": ([784, 500, 500, 500, 10], "tanh", "xavier"),
-    "W2": ([784] + [100] * 7 + [10], "sigmoid", "xavier"),
-    "W3": ([784, 100] + [50] * 6 + [10], "relu", "he"),
-}
+class Runner:
+    """A built workload: ``step()`` does one training step (returns the loss as a float) or one
+    inference pass (returns the output as an np.ndarray); ``run(k)`` does k steps."""
+
+    def __init__(self, workload: Workload, framework: str, step, run=None):
+        self.workload = workload
+        self.framework = framework
+        self.step = step
+        self._run = run
+
+    def run(self, k: int) -> None:
+        if self._run is not None:
+            self._run(k)
+            return
+        step = self.step
+        for _ in range(k):
+            step()
 
 
-def _spec(workload):
-    return SPECS["W1" if workload in ("W4", "W5") else workload]
+# -- layerlab ---------------------------------------------------------------------------------------------------
+def _layerlab_model(w: Workload, seed: int):
+    from . import nn
 
-
-# -- layerlab -------------------------------------------------------------------------------------------
-def _layerlab(workload: str, seed: int, probes_on: bool = False):
-    from . import nn, optim, probes
-    from .tensor import Tensor, no_grad
-
-    sizes, act, init = _spec(workload)
     layers = []
-    for i, (w, b) in enumerate(_weights(sizes, init, seed)):
-        lin = nn.Linear(w.shape[1], w.shape[0])
-        lin.weight.data[...] = w
+    weights = initial_weights(w.name, seed)
+    for i, (wt, b) in enumerate(weights):
+        lin = nn.Linear(wt.shape[1], wt.shape[0], init="zeros")
+        lin.weight.data[...] = wt
         lin.bias.data[...] = b
         layers.append(lin)
-        if i < len(sizes) - 2:
-            if workload == "W2":
-                layers.append(nn.BatchNorm(w.shape[0]))
-            layers.append(nn.activation(act))
-    model = nn.Sequential(*layers)
-    x, y = _data(workload, seed)
-    xt, yt = Tensor(x), Tensor(y)
-    loss_fn = nn.CrossEntropyLoss()
-    if workload == "W4":
+        if i < len(weights) - 1:
+            if w.batchnorm:
+                layers.append(nn.BatchNorm(wt.shape[0]))
+            layers.append(nn.activation(w.activation))
+    return nn.Sequential(*layers)
+
+
+def _layerlab_optimizer(w: Workload, params):
+    from . import optim
+
+    if w.optimizer == "adam":
+        return optim.Adam(params, lr=w.lr)
+    return optim.SGD(params, lr=w.lr, momentum=0.9 if w.optimizer == "momentum" else 0.0)
+
+
+def _layerlab(w: Workload, seed: int, probes: bool) -> Runner:
+    from . import nn
+    from .tensor import Tensor, no_grad
+
+    model = _layerlab_model(w, seed)
+    xs, ys = synthetic_batches(w.name, seed)
+    if not w.train:
         model.eval()
+        x = Tensor(xs[0])
 
         def infer():
             with no_grad():
-                return float(model(xt).data[0, 0])
-        return infer
-    opt = {"W1": lambda p: optim.SGD(p, lr=0.5), "W2": lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
-           "W3": lambda p: optim.Adam(p, lr=1e-3), "W5": lambda p: optim.SGD(p, lr=0.5)}[workload](model.parameters())
-    if workload == "W5":
-        from .train import Trainer
+                return model(x).data
+        return Runner(w, "layerlab", infer)
 
-        cbs = [probes.ActivationStats(model), probes.GradientStats(model)] if probes_on else []
-        trainer = Trainer(model, loss_fn, opt, callbacks=cbs, metrics=(), progress=False)
-        for cb in trainer.callbacks:
-            cb.on_fit_start(trainer)
-        trainer._epoch_sums = None
-
-        def step():
-            batch = (x, y)
-            trainer._call("on_batch_start", trainer.step, batch)
-            loss, _ = trainer._train_step(x, y)
-            trainer.step += 1
-            trainer._call("on_batch_end", trainer.step - 1, {"loss": loss, "lr": 0.5})
-            return loss
-        return step
+    loss_fn = nn.CrossEntropyLoss()
+    opt = _layerlab_optimizer(w, model.parameters())
+    if w.probes:
+        return _layerlab_trainer(w, model, loss_fn, opt, xs, ys, probes)
+    batches = [(Tensor(x), Tensor(y)) for x, y in zip(xs, ys)]
+    it = [0]
 
     def step():
+        x, y = batches[it[0] % len(batches)]
+        it[0] += 1
         opt.zero_grad()
-        loss = loss_fn(model(xt), yt)
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss.item()
-    return step
+    return Runner(w, "layerlab", step)
 
 
-# -- PyTorch --------------------------------------------------------------------------------------------
-def _torch(workload: str, seed: int):
+class _Cycle:
+    """A dataset of ``n`` examples that cycles through the pool of batches from batch ``start`` on,
+    gathered by the DataLoader with one fancy index per array, as a TensorDataset would be."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, n: int, start: int):
+        self.x, self.y, self.n, self.start = x, y, n, start
+
+    def __len__(self) -> int:
+        return self.n
+
+    def get_batch(self, indices):
+        i = (np.asarray(indices) + self.start) % len(self.x)
+        return self.x[i], self.y[i]
+
+    __getitem__ = get_batch
+
+
+def _layerlab_trainer(w, model, loss_fn, opt, xs, ys, probes: bool) -> Runner:
+    """W5: ``Trainer.fit`` over the same cycled batches; a round of k steps is one fit() call
+    whose single epoch has k batches (the probes' sampling follows the global step)."""
+    from .data import DataLoader
+    from .probes import ActivationStats, GradientStats
+    from .train import Trainer
+
+    callbacks = [ActivationStats(), GradientStats()] if probes else []
+    trainer = Trainer(model, loss_fn, opt, callbacks=callbacks, metrics=("accuracy",), progress=False)
+    x, y = xs.reshape(-1, xs.shape[-1]), ys.reshape(-1)
+
+    def run(k):
+        start = trainer.step * w.batch
+        trainer.fit(DataLoader(_Cycle(x, y, k * w.batch, start), batch_size=w.batch), epochs=trainer.epoch + 1)
+
+    def step():
+        run(1)
+        return trainer.history.steps[-1]["loss"]
+    return Runner(w, "layerlab" if probes else "layerlab-noprobes", step, run)
+
+
+# -- PyTorch ----------------------------------------------------------------------------------------------------
+def _torch(w: Workload, seed: int) -> Runner:
     import torch
 
-    sizes, act, init = _spec(workload)
     layers = []
-    for i, (w, b) in enumerate(_weights(sizes, init, seed)):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0])
+    weights = initial_weights(w.name, seed)
+    act = {"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[w.activation]
+    for i, (wt, b) in enumerate(weights):
+        lin = torch.nn.Linear(wt.shape[1], wt.shape[0])
         with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(w))
+            lin.weight.copy_(torch.from_numpy(wt))
             lin.bias.copy_(torch.from_numpy(b))
         layers.append(lin)
-        if i < len(sizes) - 2:
-            if workload == "W2":
-                layers.append(torch.nn.BatchNorm1d(w.shape[0]))
-            layers.append({"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[act]())
+        if i < len(weights) - 1:
+            if w.batchnorm:
+                layers.append(torch.nn.BatchNorm1d(wt.shape[0]))
+            layers.append(act())
     model = torch.nn.Sequential(*layers)
-    x, y = _data(workload, seed)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    if workload == "W4":
+    xs, ys = synthetic_batches(w.name, seed)
+    if not w.train:
         model.eval()
+        x = torch.from_numpy(xs[0])
 
         def infer():
-            with torch.no_grad():
-                return float(model(xt)[0, 0])
-        return infer
-    opt = {"W1": lambda p: torch.optim.SGD(p, lr=0.5), "W5": lambda p: torch.optim.SGD(p, lr=0.5),
-           "W2": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
-           "W3": lambda p: torch.optim.Adam(p, lr=1e-3)}[workload](model.parameters())
+            with torch.inference_mode():
+                return model(x).numpy()
+        return Runner(w, "torch", infer)
+
+    loss_fn = torch.nn.CrossEntropyLoss()
+    if w.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=w.lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=w.lr, momentum=0.9 if w.optimizer == "momentum" else 0.0)
+    batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in zip(xs, ys)]
+    it = [0]
 
     def step():
+        x, y = batches[it[0] % len(batches)]
+        it[0] += 1
         opt.zero_grad()
-        loss = loss_fn(model(xt), yt)
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss.item()
-    return step
+    return Runner(w, "torch", step)
 
 
-# -- the hand-written NumPy loop (W1): the practical limit ----------------------------------------------
-def _numpy(workload: str, seed: int):
-    if workload != "W1":
-        raise ValueError(f"the hand-written NumPy loop exists for W1 only, not {workload}")
-    sizes, _, init = _spec(workload)
-    params = [(w.copy(), b.copy()) for w, b in _weights(sizes, init, seed)]
-    x, y = _data(workload, seed)
-    n = len(x)
+# -- the hand-written NumPy loop (W1): the practical limit -----------------------------------------------------
+def _numpy(w: Workload, seed: int) -> Runner:
+    """W1 written out by hand: one GEMM per layer forward, two backward, tanh' = 1 − h² from the
+    saved output, fused softmax-cross-entropy, in-place SGD. No framework, no graph."""
+    if w.name != "W1":
+        raise ValueError(f"bench: the hand-written NumPy loop exists for W1 only, not {w.name}")
+    params = initial_weights(w.name, seed)
+    xs, ys = synthetic_batches(w.name, seed)
+    n = w.batch
     rows = np.arange(n)
-    lr = np.float32(0.5)
+    lr = w.lr
+    it = [0]
 
     def step():
+        i = it[0] % len(xs)
+        it[0] += 1
+        x, y = xs[i], ys[i]
         hs = [x]
-        for w, b in params[:-1]:
-            h = hs[-1] @ w.T
-            h += b
-            np.tanh(h, out=h)
-            hs.append(h)
-        w, b = params[-1]
-        z = hs[-1] @ w.T
+        for wt, b in params[:-1]:
+            a = hs[-1] @ wt.T
+            a += b
+            np.tanh(a, out=a)
+            hs.append(a)
+        wt, b = params[-1]
+        z = hs[-1] @ wt.T
         z += b
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        loss = -float(np.log(z[rows, y]).mean())
-        z[rows, y] -= 1.0
-        z /= n
-        g = z
-        for i in range(len(params) - 1, -1, -1):
-            w, b = params[i]
-            gw = g.T @ hs[i]
+        z -= z.max(axis=1, keepdims=True)            # log-softmax, stable
+        e = np.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        loss = float(np.log(s).mean() - z[rows, y].mean())
+        e /= s                                        # dL/dz = (softmax − onehot)/n
+        e[rows, y] -= 1.0
+        e *= 1.0 / n
+        g = e
+        for k in range(len(params) - 1, -1, -1):
+            wt, b = params[k]
+            gw = g.T @ hs[k]
             gb = g.sum(axis=0)
-            if i:
-                g = g @ w
-                h = hs[i]
-                g *= 1.0 - h * h
-            w -= lr * gw
-            b -= lr * gb
+            if k:
+                g = g @ wt
+                d = hs[k] * hs[k]                     # tanh' = 1 − h²
+                np.subtract(1.0, d, out=d)
+                g *= d
+            gw *= lr
+            wt -= gw
+            gb *= lr
+            b -= gb
         return loss
-    return step
+    return Runner(w, "numpy", step)
 
 
-def build(workload: str, framework: str, seed: int = 0):
-    """A zero-argument step function for ``workload`` in ``framework`` ("layerlab", "torch", "numpy")."""
+def build(workload: str, framework: str, seed: int = 0) -> Runner:
+    """Build ``workload`` ("W1" … "W5") in ``framework`` ("layerlab", "torch", "numpy", or
+    "layerlab-noprobes": W5 without its probes). Weights and data depend only on ``seed``."""
+    w = _workload(workload)
     if framework == "layerlab":
-        return _layerlab(workload, seed, probes_on=workload == "W5")
-    if framework == "torch":
-        return _torch(workload, seed)
-    if framework == "numpy":
-        return _numpy(workload, seed)
+        return _layerlab(w, seed, probes=True)
     if framework == "layerlab-noprobes":
-        return _layerlab(workload, seed, probes_on=False)
-    raise ValueError(f"unknown framework {framework!r}")
+        return _layerlab(w, seed, probes=False)
+    if framework == "torch":
+        return _torch(w, seed)
+    if framework == "numpy":
+        return _numpy(w, seed)
+    raise ValueError(f"bench: unknown framework {framework!r}; choose from {', '.join(FRAMEWORKS)}")
 
 
-def measure(fa, fb, steps: int, repeat: int, warmup: int = 3):
-    """Alternate A, B, A, B; return the per-round samples/s of each (as seconds per step)."""
-    for _ in range(warmup):
-        fa()
-        fb()
-    ta, tb = [], []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(steps):
-            fa()
-        ta.append((time.perf_counter() - t) / steps)
-        t = time.perf_counter()
-        for _ in range(steps):
-            fb()
-        tb.append((time.perf_counter() - t) / steps)
-    return np.array(ta), np.array(tb)
+# -- worker processes ---------------------------------------------------------------------------------------------
+def _maxrss_mb() -> float:
+    """Peak resident set size of this process, in MB.
 
-
-def _peak_rss_mb(workload: str, framework: str, steps: int = 5) -> float | None:
-    """Peak RSS of a child process that builds and runs only this framework's workload."""
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork + exec, so a child would report its parent's peak
-    code = ("import sys; from layerlab.bench import build; f = build(sys.argv[1], sys.argv[2]); "
-            f"[f() for _ in range({steps})]; "
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
+    On Linux: ``VmHWM`` of ``/proc/self/status``, the high-water mark of this address space.
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` is used elsewhere; on Linux it would also count the
+    parent's RSS, which a child inherits across fork + exec (a worker started from a test
+    process holding torch would "use" torch's memory)."""
     try:
-        out = subprocess.run([sys.executable, "-c", code, workload, framework], capture_output=True, text=True,
-                             timeout=300, check=True)
-        return int(out.stdout.strip().splitlines()[-1]) / 1024.0
-    except (subprocess.SubprocessError, ValueError, IndexError):
-        return None
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 2**20 if sys.platform == "darwin" else r / 1024.0  # bytes on macOS, KiB elsewhere
 
 
-def _threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
+def _worker(workload: str, framework: str, seed: int, threads: int) -> int:
+    """Serve one built workload over stdin/stdout: ``run K`` -> seconds, ``rss`` -> MB, ``quit``."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing but the protocol on the pipe
+    base = _maxrss_mb()
+    if framework == "torch":
+        import torch
 
-        return max((p.get("num_threads", 1) for p in threadpool_info()), default=1)
-    except ImportError:
-        return int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="layerlab bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workload", "-w", action="append", choices=sorted(WORKLOADS),
-                        help="workloads to run (default: all)")
-    parser.add_argument("--vs", action="append", choices=("torch", "numpy"), default=None,
-                        help="peers (default: torch and numpy)")
-    parser.add_argument("--repeat", type=int, default=7, help="A/B rounds (default 7)")
-    parser.add_argument("--steps", type=int, default=10, help="steps per round (default 10)")
-    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-RSS children")
-    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    args = parser.parse_args(argv)
-    workloads = args.workload or list(WORKLOADS)
-    peers = args.vs or ["torch", "numpy"]
-    threads = _threads()
-    if "torch" in peers:
-        try:
-            import torch
-        except ImportError:
-            print("layerlab bench: --vs torch needs PyTorch (pip install 'layerlab[dev]')", file=sys.stderr)
-            return 2
         torch.set_num_threads(threads)
+        base = _maxrss_mb()
+    runner = build(workload, framework, seed)
+    print(f"ready {base:.1f}", file=out, flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            break
+        if cmd[0] == "run":
+            t, c = time.perf_counter(), time.process_time()
+            runner.run(int(cmd[1]))
+            print(f"{time.perf_counter() - t:.9f} {time.process_time() - c:.9f}", file=out, flush=True)
+        elif cmd[0] == "rss":
+            print(f"{_maxrss_mb():.1f}", file=out, flush=True)
+    return 0
 
-    from rich.console import Console
+
+class _Worker:
+    def __init__(self, workload: str, framework: str, seed: int, threads: int):
+        self.framework = framework
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+            env[var] = str(threads)
+        src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "layerlab.bench", "--worker", workload, framework, str(seed), str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.base_rss = None
+
+    def _read(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            raise RuntimeError(f"bench: the {self.framework} worker exited with code {code} (its error is above)")
+        return line.strip()
+
+    def ready(self) -> None:
+        self.base_rss = float(self._read().split()[1])
+
+    def run(self, k: int) -> tuple[float, float]:
+        """Run k steps; (wall-clock seconds, CPU seconds of the worker's threads)."""
+        self.proc.stdin.write(f"run {k}\n")
+        self.proc.stdin.flush()
+        wall, cpu = self._read().split()
+        return float(wall), float(cpu)
+
+    def rss(self) -> float:
+        self.proc.stdin.write("rss\n")
+        self.proc.stdin.flush()
+        return float(self._read())
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- measuring ------------------------------------------------------------------------------------------------
+def _rounds(a: _Worker, b: _Worker, steps: int, repeat: int) -> np.ndarray:
+    """(wall s/step of A, of B, CPU s/step of A, of B) in ``repeat`` alternating rounds of ``steps``
+    steps each: an array of shape (4, repeat)."""
+    out = np.empty((4, repeat))
+    for i in range(repeat):
+        out[0::2, i] = a.run(steps)
+        out[1::2, i] = b.run(steps)
+    return out / steps
+
+
+def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25) -> int:
+    """Steps per round so that a round of the slower side takes about ``budget`` seconds."""
+    t = max(a.run(2)[0], b.run(2)[0]) / 2
+    return int(min(100, max(2, round(budget / max(t, 1e-6)))))
+
+
+def _threads_default() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+TARGETS = {  # (workload, peer) -> minimum median ratio layerlab / peer
+    ("W1", "torch"): 1.10, ("W2", "torch"): 1.10, ("W3", "torch"): 1.10, ("W1", "numpy"): 0.90,
+    ("W4", "torch"): 1.00, ("W5", "layerlab-noprobes"): 1 / 1.15,
+}
+MEMORY_TARGETS = {("W1", "torch"): 1.2}  # maximum peak RSS layerlab / peer
+
+
+def _measure(workload: str, peers: list[str], args) -> list[dict]:
+    w = WORKLOADS[workload]
+    workers = {"layerlab": _Worker(workload, "layerlab", args.seed, args.threads)}
+    for p in peers:
+        workers[p] = _Worker(workload, p, args.seed, args.threads)
+    rows = []
+    try:
+        for wk in workers.values():
+            wk.ready()
+        a = workers["layerlab"]
+        for p in peers:
+            b = workers[p]
+            for _ in range(args.warmup):
+                a.run(1)
+                b.run(1)
+            steps = args.steps or _auto_steps(a, b)
+            load0 = os.getloadavg()
+            ta, tb, ca, cb = _rounds(a, b, steps, args.repeat)
+            ratio = tb / ta  # = (samples/s of layerlab) / (samples/s of the peer), pair by pair
+            rows.append({
+                "workload": workload, "peer": p, "batch": w.batch, "steps_per_round": steps, "rounds": args.repeat,
+                "layerlab_samples_s": float(np.median(w.batch / ta)), "peer_samples_s": float(np.median(w.batch / tb)),
+                "ratio_median": float(np.median(ratio)), "ratio_min": float(ratio.min()),
+                "ratio_max": float(ratio.max()), "layerlab_s_per_step": ta.tolist(), "peer_s_per_step": tb.tolist(),
+                "layerlab_cpu_s_per_step": ca.tolist(), "peer_cpu_s_per_step": cb.tolist(),
+                "cpu_ratio_median": float(np.median(cb / ca)),
+                "load_before": load0, "load_after": os.getloadavg(), "target": TARGETS.get((workload, p)),
+            })
+        for p, row in zip(peers, rows):
+            row["layerlab_rss_mb"] = a.rss()
+            row["peer_rss_mb"] = workers[p].rss()
+            row["layerlab_import_rss_mb"] = a.base_rss
+            row["peer_import_rss_mb"] = workers[p].base_rss
+            row["memory_target"] = MEMORY_TARGETS.get((workload, p))
+    finally:
+        for wk in workers.values():
+            wk.close()
+    return rows
+
+
+# -- output -----------------------------------------------------------------------------------------------------
+def _verdict(row: dict) -> str:
+    t = row.get("target")
+    if t is None:
+        return ""
+    return f"≥ {t:.2f}× " + ("✓" if row["ratio_median"] >= t else "✗ MISSED")
+
+
+def _memory(row: dict) -> str:
+    if row["workload"] == "W5" or not row.get("peer_rss_mb"):
+        return "-"
+    text = f"{row['layerlab_rss_mb']:.0f} / {row['peer_rss_mb']:.0f} MB"
+    m = row.get("memory_target")
+    if m is not None:
+        r = row["layerlab_rss_mb"] / row["peer_rss_mb"]
+        text += f" ({r:.2f}×, ≤ {m:.1f}× " + ("✓)" if r <= m else "✗ MISSED)")
+    return text
+
+
+def _table(rows: list[dict], meta: dict):
     from rich.table import Table
 
-    console = Console()
-    load = os.getloadavg()
-    results = []
-    for w in workloads:
-        pairs = [("layerlab-noprobes", "layerlab W1, no probes")] if w == "W5" else \
-            [(p, p) for p in peers if not (p == "numpy" and w != "W1")]
-        for peer, peer_label in pairs:
-            a, b = build(w, "layerlab"), build(w, peer)
-            ta, tb = measure(a, b, args.steps, args.repeat)
-            n = BATCH[w]
-            ratio = tb / ta  # (samples/s of layerlab) / (samples/s of peer)
-            row = {"workload": w, "peer": peer_label, "layerlab_samples_s": float(np.median(n / ta)),
-                   "peer_samples_s": float(np.median(n / tb)), "ratio_median": float(np.median(ratio)),
-                   "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max())}
-            if args.memory and w != "W5":
-                row["layerlab_rss_mb"] = _peak_rss_mb(w, "layerlab")
-                row["peer_rss_mb"] = _peak_rss_mb(w, peer)
-            results.append(row)
-            console.print(f"{w} vs {peer_label}: ratio {row['ratio_median']:.2f}")
-    table = Table(title=f"layerlab bench — {os.cpu_count()} cores, {threads} BLAS/torch thread(s), "
-                        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.repeat} A/B rounds × "
-                        f"{args.steps} steps", title_justify="left")
-    for col in ("workload", "peer", "layerlab samples/s", "peer samples/s", "ratio (median)", "ratio min–max",
-                "RSS layerlab", "RSS peer"):
-        table.add_column(col, justify="left" if col in ("workload", "peer") else "right")
-    for r in results:
-        mem = lambda v: "-" if v is None else f"{v:.0f} MB"  # noqa: E731
-        table.add_row(r["workload"], r["peer"], f"{r['layerlab_samples_s']:.0f}", f"{r['peer_samples_s']:.0f}",
-                      f"{r['ratio_median']:.2f}×", f"{r['ratio_min']:.2f}–{r['ratio_max']:.2f}",
-                      mem(r.get("layerlab_rss_mb")), mem(r.get("peer_rss_mb")))
-    console.print(table)
-    for w in workloads:
-        console.print(f"  {w}: {WORKLOADS[w]}")
+    load = meta["load_before"]
+    table = Table(title=f"layerlab bench — {meta['cores']} cores, {meta['threads']} thread(s) for BLAS/OpenMP/torch; "
+                        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before, "
+                        f"{meta['load_after'][0]:.2f} after; {meta['repeat']} A/B pairs per row",
+                  title_justify="left")
+    for col in ("workload", "peer", "layerlab samples/s", "peer samples/s", "ratio (median)", "min–max", "target",
+                "peak RSS layerlab / peer"):
+        table.add_column(col, justify="left" if col in ("workload", "peer", "target") else "right")
+    for r in rows:
+        peer = "Trainer, no probes" if r["peer"] == "layerlab-noprobes" else r["peer"]
+        ratio = f"{r['ratio_median']:.2f}×"
+        if r["peer"] == "layerlab-noprobes":
+            ratio = f"probes +{100 * (1 / r['ratio_median'] - 1):.1f}%  " + ratio
+        table.add_row(r["workload"], peer, f"{r['layerlab_samples_s']:,.0f}", f"{r['peer_samples_s']:,.0f}", ratio,
+                      f"{r['ratio_min']:.2f}–{r['ratio_max']:.2f}", _verdict(r), _memory(r))
+    return table
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="layerlab bench", description=__doc__.split("\n\n")[0].strip("`"))
+    p.add_argument("--workload", "-w", action="append", choices=list(WORKLOADS), metavar="NAME",
+                   help="workload to run (repeatable; default: all): " + ", ".join(WORKLOADS))
+    p.add_argument("--vs", action="append", choices=list(PEERS), default=None,
+                   help="peer to compare with (repeatable; default: torch when installed, and numpy)")
+    p.add_argument("--repeat", type=int, default=11, help="A/B pairs of rounds (default 11)")
+    p.add_argument("--steps", type=int, default=0,
+                   help="steps per round (default: about 0.25 s of the slower side per round)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up steps of each side before timing (default 3)")
+    p.add_argument("--threads", type=int, default=_threads_default(),
+                   help="threads for BLAS, OpenMP and torch, the same for every framework (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default 0)")
+    p.add_argument("--json", metavar="PATH", help="also write the results (every round) as JSON")
+    p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``layerlab bench``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.worker:
+        workload, framework, seed, threads = args.worker
+        return _worker(workload, framework, int(seed), int(threads))
+    for name, v, low in (("--repeat", args.repeat, 1), ("--steps", args.steps, 0), ("--warmup", args.warmup, 0),
+                         ("--threads", args.threads, 1)):
+        if v < low:
+            print(f"layerlab bench: {name} must be >= {low}, got {v}", file=sys.stderr)
+            return 2
+    has_torch = importlib.util.find_spec("torch") is not None
+    peers = list(dict.fromkeys(args.vs)) if args.vs else (["torch"] if has_torch else []) + ["numpy"]
+    if "torch" in peers and not has_torch:
+        print("layerlab bench: --vs torch needs PyTorch, which is not installed "
+              "(it is a dev extra: pip install 'layerlab[dev]', or pip install torch)", file=sys.stderr)
+        return 2
+    workloads = list(dict.fromkeys(args.workload)) if args.workload else list(WORKLOADS)
+
+    from rich.console import Console
+
+    console = Console(width=max(140, Console().width))
+    meta = {"cores": os.cpu_count(), "threads": args.threads, "load_before": os.getloadavg(),
+            "numpy": np.__version__, "python": sys.version.split()[0], "repeat": args.repeat,
+            "warmup": args.warmup, "seed": args.seed}
+    if has_torch and "torch" in peers:
+        from importlib.metadata import version
+
+        meta["torch"] = version("torch")
+    busy = meta["load_before"][0]
+    if args.threads > 1 and busy + args.threads > (meta["cores"] or 1) + 0.5:
+        console.print(f"[yellow]note:[/] load average {busy:.2f} on {meta['cores']} cores: other processes are busy. "
+                      f"With {args.threads} threads per framework every BLAS/OpenMP call waits for its slowest "
+                      "thread, so the timings measure the scheduler as much as the frameworks; "
+                      "a quiet machine, or --threads 1, gives framework-limited ratios.")
+    rows = []
+    for wname in workloads:
+        wpeers = ["layerlab-noprobes"] if wname == "W5" else [p for p in peers if wname in PEERS[p]]
+        if not wpeers:
+            console.print(f"{wname}: no peer among {peers} runs this workload; skipped")
+            continue
+        console.print(f"{wname}: {WORKLOADS[wname].title} — layerlab vs {', '.join(wpeers)} …")
+        new = _measure(wname, wpeers, args)
+        for r in new:
+            console.print(f"  vs {r['peer']}: {r['ratio_median']:.2f}× "
+                          f"({r['ratio_min']:.2f}–{r['ratio_max']:.2f}), {r['steps_per_round']} steps per round")
+        rows.extend(new)
+    meta["load_after"] = os.getloadavg()
+    if rows:
+        console.print(_table(rows, meta))
+    for wname in workloads:
+        console.print(f"  {wname}: {WORKLOADS[wname].title}")
     if args.json:
         from .fileio import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps({"load": load, "threads": threads, "cores": os.cpu_count(),
-                                                 "results": results}, indent=2))
+        atomic_write_text(args.json, json.dumps({"meta": meta, "results": rows}, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

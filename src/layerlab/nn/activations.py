@@ -63,9 +63,8 @@ _SELU_SCALE = 1.0507009873554805
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1/(1 + e^−x) on one temporary. For x ≲ −88 (float32) e^−x overflows to inf and σ
     is exactly 0, as in PyTorch; there is no cancellation (unlike ½ + ½tanh(x/2))."""
-    y = np.empty_like(x)
     with np.errstate(over="ignore"):
-        np.negative(x, out=y)
+        y = np.negative(x)
         np.exp(y, out=y)
     y += 1.0
     np.reciprocal(y, out=y)

@@ -39,26 +39,32 @@ def linear(x, weight, bias=None, name: str | None = None) -> Tensor:
         bias: b of shape (out,), or None.
         name: how errors name the layer (default ``linear(in->out)``).
     """
-    x = _as_tensor(x)
+    return _linear(x, weight, bias, name)
+
+
+def _linear(x, weight, bias, name) -> Tensor:
+    """:func:`linear`; ``name`` may also be a callable giving the label, called only for an error
+    message (``Linear.forward`` passes its bound ``_label``: no string is formatted per call)."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
     xd, wd = x.data, weight.data
     if wd.ndim != 2:
         raise ValueError(f"linear: weight must have shape (out, in), got {wd.shape}")
     out_f, in_f = wd.shape
-    label = name or f"linear({in_f}->{out_f})"
     if xd.ndim == 0 or xd.shape[-1] != in_f:
-        raise ValueError(f"{label}: expected input (..., {in_f}), got {tuple(xd.shape)}")
+        raise ValueError(f"{_name(name, wd)}: expected input (..., {in_f}), got {tuple(xd.shape)}")
     if xd.dtype != wd.dtype:
         raise TypeError(
-            f"{label}: input dtype {xd.dtype} (shape {tuple(xd.shape)}) does not match the weight dtype "
+            f"{_name(name, wd)}: input dtype {xd.dtype} (shape {tuple(xd.shape)}) does not match the weight dtype "
             f"{wd.dtype}; cast the input (x.astype(np.{wd.dtype})) or the model (model.to(np.{xd.dtype}))"
         )
     bd = None
     if bias is not None:
         bd = bias.data
         if bd.shape != (out_f,):
-            raise ValueError(f"{label}: bias must have shape ({out_f},), got {bd.shape}")
+            raise ValueError(f"{_name(name, wd)}: bias must have shape ({out_f},), got {bd.shape}")
         if bd.dtype != wd.dtype:
-            raise TypeError(f"{label}: bias dtype {bd.dtype} does not match the weight dtype {wd.dtype}")
+            raise TypeError(f"{_name(name, wd)}: bias dtype {bd.dtype} does not match the weight dtype {wd.dtype}")
 
     out = xd @ wd.T
     if bd is not None:
@@ -77,6 +83,12 @@ def linear(x, weight, bias=None, name: str | None = None) -> Tensor:
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return make_node(out, parents, backward, "linear")
+
+
+def _name(name, wd) -> str:
+    if callable(name):
+        name = name()
+    return name or f"linear({wd.shape[1]}->{wd.shape[0]})"
 
 
 def maxout(x, pieces: int) -> Tensor:
@@ -171,7 +183,8 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x) -> Tensor:
-        return linear(x, self.weight, self.bias, self._label())
+        p = self._parameters  # not self.weight: Module.__getattr__ is slow on the hot path
+        return _linear(x, p["weight"], p["bias"], self._label)
 
     def _label(self) -> str:
         return f"Linear({self.in_features}->{self.out_features})"

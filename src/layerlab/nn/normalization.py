@@ -28,18 +28,39 @@ __all__ = ["BatchNorm", "BatchNorm1d", "LayerNorm", "GroupNorm", "batch_norm", "
 
 def _standardize(xd: np.ndarray, axes: tuple, eps: float):
     """x̂, 1/√(σ²+ε), μ, σ² over ``axes`` (two-pass: stable when |μ| ≫ σ)."""
-    mu = xd.mean(axis=axes, keepdims=True)
+    n = 1
+    for ax in axes:
+        n *= xd.shape[ax]
+    # sums divided in place rather than np.mean, whose Python wrapper costs more than the
+    # arithmetic on small batches; the same pairwise sums, so the same values
+    mu = xd.sum(axis=axes, keepdims=True)
+    mu /= n
     xc = xd - mu
-    var = np.mean(xc * xc, axis=axes, keepdims=True)
-    inv = 1.0 / np.sqrt(var + eps)
+    sq = xc * xc
+    var = sq.sum(axis=axes, keepdims=True)
+    var /= n
+    inv = var + eps
+    np.sqrt(inv, out=inv)
+    np.divide(1.0, inv, out=inv)
     xc *= inv
     return xc, inv, mu, var
 
 
 def _standardize_grad(gxhat: np.ndarray, xhat: np.ndarray, inv: np.ndarray, axes: tuple) -> np.ndarray:
-    """dL/dx from dL/dx̂ for x̂ standardised over ``axes``."""
-    return inv * (gxhat - gxhat.mean(axis=axes, keepdims=True)
-                  - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+    """dL/dx from dL/dx̂ for x̂ standardised over ``axes``: (1/σ)·(ĝ − mean ĝ − x̂·mean(ĝ x̂))."""
+    n = 1
+    for ax in axes:
+        n *= xhat.shape[ax]
+    t = gxhat * xhat
+    c = t.sum(axis=axes, keepdims=True)
+    c /= n
+    np.multiply(xhat, c, out=t)
+    m = gxhat.sum(axis=axes, keepdims=True)
+    m /= n
+    out = gxhat - m
+    out -= t
+    out *= inv
+    return out
 
 
 def _as_tensor(x) -> Tensor:
@@ -144,11 +165,28 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
 
     def backward(g):
         gx = gw = gb = None
+        need_w = weight is not None and weight.requires_grad
+        need_b = bias is not None and bias.requires_grad
+        if training and x.requires_grad:
+            # One pass for the three sums, since γ is constant per channel:
+            # dL/dx = (γ/√(σ²+ε))·(g − Σg/m − x̂·Σ(g·x̂)/m),  dL/dγ = Σ g·x̂,  dL/dβ = Σ g.
+            sg = g.sum(axis=axes, keepdims=True)
+            t = g * xhat
+            sgx = t.sum(axis=axes, keepdims=True)
+            if need_w:
+                gw = sgx.reshape(c)
+            if need_b:
+                gb = sg.reshape(c)
+            np.multiply(xhat, sgx * (1.0 / m), out=t)
+            gx = g - t
+            gx -= sg * (1.0 / m)
+            gx *= inv if weight is None else inv * weight.data.reshape(view)
+            return gx, gw, gb
         if x.requires_grad:
             gx = dx(g * weight.data.reshape(view) if weight is not None else g)
-        if weight is not None and weight.requires_grad:
+        if need_w:
             gw = (g * xhat).sum(axis=axes)
-        if bias is not None and bias.requires_grad:
+        if need_b:
             gb = g.sum(axis=axes)
         return gx, gw, gb
 
@@ -216,14 +254,17 @@ class BatchNorm(Module):
     def forward(self, x) -> Tensor:
         use_batch = self.training or not self.track_running_stats
         update = self.training and self.track_running_stats
+        # the registries directly: Module.__getattr__ is slow on the hot path
+        params, bufs = self._parameters, self._buffers
         momentum = 0.0
         if update:
-            nbt = self.num_batches_tracked
+            nbt = bufs["num_batches_tracked"]
             momentum = 1.0 / (int(nbt) + 1) if self.momentum is None else self.momentum
+        stats = update or not use_batch
         out = batch_norm(
-            x, self.running_mean if update or not use_batch else None,
-            self.running_var if update or not use_batch else None,
-            self.weight, self.bias, training=use_batch, momentum=momentum, eps=self.eps, name=self._label(),
+            x, bufs["running_mean"] if stats else None, bufs["running_var"] if stats else None,
+            params["weight"], params["bias"], training=use_batch, momentum=momentum, eps=self.eps,
+            name=self._label(),
         )
         if update:  # counted only once batch_norm has accepted the batch
             nbt += 1

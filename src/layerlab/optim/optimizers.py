@@ -39,6 +39,7 @@ Python floats, which NumPy 2 treats as weak scalars), so float32 stays float32.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -322,6 +323,17 @@ def scale_by_nadam() -> Transform:
 # The optimiser: parameter groups, state records, step, state_dict
 # ---------------------------------------------------------------------------------------------
 
+_refcount = getattr(sys, "getrefcount", None)
+
+
+def _is_temporary(u: np.ndarray) -> bool:
+    """True when ``u`` owns its memory and nothing but the caller's variable refers to it, so
+    writing into it cannot be observed (the test NumPy itself uses to reuse temporaries).
+    Refcounts are CPython's; elsewhere this says False and the update allocates."""
+    # 3 references: the caller's variable, this function's argument, getrefcount's argument
+    return _refcount is not None and u.base is None and _refcount(u) <= 3
+
+
 def _number(name: str, value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{where}: {name} must be a real number, got {value!r} ({type(value).__name__})")
@@ -472,9 +484,11 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        chain, counts, state = self.chain, self._counts_steps, self.state
         for group in self.param_groups:
             hp = _hyper(group)
             lr = hp["lr"]
+            maximize = hp.get("maximize", False)
             for p in group["params"]:
                 g = p.grad
                 if g is None:
@@ -485,15 +499,19 @@ class Optimizer:
                         f"{type(self).__name__}.step: a parameter of shape {data.shape} and dtype {data.dtype} has a "
                         f"gradient of shape {g.shape} and dtype {g.dtype}; expected them to match"
                     )
-                st = self.state.get(p)
+                st = state.get(p)
                 if st is None:
-                    st = self.state[p] = self._init_state(data, hp)
-                if self._counts_steps:
+                    st = state[p] = self._init_state(data, hp)
+                if counts:
                     st["step"] += 1
-                u = -g if hp.get("maximize", False) else g
-                for link in self.chain:
+                u = -g if maximize else g
+                for link in chain:
                     u = link.update(u, data, st, hp)
-                np.subtract(data, lr * u, out=data)
+                if _is_temporary(u):  # a fresh array no one else holds (Adam's, a decayed gradient's):
+                    u *= lr           # scale it in place instead of allocating lr·u
+                    np.subtract(data, u, out=data)
+                else:                 # the gradient itself, or a state array (momentum_buffer)
+                    np.subtract(data, lr * u, out=data)
         return loss
 
     def _init_state(self, data: np.ndarray, hp: dict) -> dict:

@@ -175,7 +175,8 @@ def regions_figure(models: dict, x: np.ndarray, y: np.ndarray, line: tuple[float
     best_acc, u, t, _ = line
     for ax, (label, (model, acc, linear)) in zip(axes[0], models.items()):
         with no_grad():
-            z = model(Tensor(grid)).data.argmax(axis=1).reshape(gx.shape)
+            dtype = next(model.parameters()).dtype  # a float64 model is drawn on a float64 grid
+            z = model(Tensor(grid.astype(dtype))).data.argmax(axis=1).reshape(gx.shape)
         ax.contourf(gx, gy, z, levels=[-0.5, 0.5, 1.5], colors=["#cfe3f3", "#fbd9c4"])
         ax.scatter(x[:, 0], x[:, 1], c=np.where(y == 0, figures.COLORS[0], figures.COLORS[1]), s=3, linewidths=0)
         if linear:  # the best line u·x = t

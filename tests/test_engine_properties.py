@@ -2,7 +2,8 @@
 
 A drawn *program* is a list of steps over 1–3 inputs of broadcast-compatible random
 shapes; each step applies an op to earlier values (inputs or results), so a value is
-often used on several paths. The same program runs in layerlab and in PyTorch
+often used on several paths. Binary steps broadcast their operands (also through
+``broadcast_to`` + ``stack``/``concatenate``/``@``). The same program runs in layerlab and in PyTorch
 (float64); the output and every input's gradient, for the same random upstream
 gradient, must agree to 1e-9 relative. The program run on float32 inputs must stay
 float32, forward and backward.
@@ -57,7 +58,21 @@ BINARY = {
     "div": (lambda a, b: a / (b * b + 1.0), lambda a, b: a / (b * b + 1.0)),
     "pow": (lambda a, b: (a * a + 0.5) ** b.tanh(), lambda a, b: (a * a + 0.5) ** b.tanh()),
     "where": (lambda a, b: ll.where(a > b, a, b * 0.5), lambda a, b: torch.where(a > b, a, b * 0.5)),
+    # the operands broadcast to their common shape s, then joined: the gradient is summed back through
+    # broadcast_to; a tie in the max (a value paired with itself, two relu zeros) is split evenly in both
+    "stack_max": (lambda a, b: ll.stack(_bcast_ll(a, b)).max(axis=0),
+                  lambda a, b: torch.stack(torch.broadcast_tensors(a, b)).amax(0)),
+    "concat_last": (lambda a, b: ll.concatenate(_bcast_ll(a, b), axis=-1),
+                    lambda a, b: torch.cat(torch.broadcast_tensors(a, b), dim=-1)),  # ndim >= 1
+    "mm": (lambda a, b: (lambda x, y: x @ y.transpose(-1, -2))(*_bcast_ll(a, b)),
+           lambda a, b: (lambda x, y: x @ y.transpose(-1, -2))(*torch.broadcast_tensors(a, b))),  # ndim >= 2
 }
+BINARY_NEEDS_NDIM = {"concat_last": 1, "mm": 2}
+
+
+def _bcast_ll(a, b):
+    s = np.broadcast_shapes(a.shape, b.shape)
+    return [a.broadcast_to(s), b.broadcast_to(s)]
 
 
 def _bcast(s1, s2):
@@ -81,9 +96,9 @@ def programs(draw):
         j = draw(st.integers(0, len(value_shapes) - 1))
         out = _bcast(value_shapes[i], value_shapes[j])
         if draw(st.booleans()) and out is not None:
-            name = draw(st.sampled_from(sorted(BINARY)))
+            name = draw(st.sampled_from([n for n in sorted(BINARY) if BINARY_NEEDS_NDIM.get(n, 0) <= len(out)]))
             steps.append((name, (i, j)))
-            value_shapes.append(out)
+            value_shapes.append(_binary_shape_after(name, out))
             continue
         ndim = len(value_shapes[i])
         names = [n for n in sorted(UNARY) if NEEDS_NDIM.get(n, 0) <= ndim]
@@ -91,6 +106,15 @@ def programs(draw):
         steps.append((name, (i,)))
         value_shapes.append(_shape_after(name, value_shapes[i]))
     return in_shapes, steps, draw(st.integers(0, 2**32 - 1))
+
+
+def _binary_shape_after(name, s):
+    s = tuple(s)
+    if name == "concat_last":
+        return s[:-1] + (2 * s[-1],)
+    if name == "mm":
+        return s[:-1] + (s[-2],)
+    return s
 
 
 def _shape_after(name, s):

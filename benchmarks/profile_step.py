@@ -14,21 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-
-def _threads_from_argv(default: str = "1") -> str:
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return default
-
-
-# BLAS and OpenMP read these when they are first loaded
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = _threads_from_argv()
+import _threads  # noqa: E402,F401  (sets the BLAS/OpenMP thread count before NumPy loads)
 
 import time  # noqa: E402
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import mutually_broadcastable_shapes
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import layerlab as ll
 
@@ -236,3 +236,88 @@ def test_binary_ops_on_random_broadcastable_shapes(name, shapes, seed):
     assert x.grad.shape == x.shape and y.grad.shape == y.shape
     np.testing.assert_allclose(x.grad, gx.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(y.grad, gy.numpy(), rtol=1e-10, atol=1e-12)
+    assert ll.gradcheck(fn, ll.tensor(a, requires_grad=True), ll.tensor(b, requires_grad=True))
+
+
+def _check_against_torch_and_fd(fn, tfn, arrays, seed):
+    """Forward and gradients vs torch (float64, 1e-10 relative), finite differences, float32 kept."""
+    rng = np.random.default_rng(seed)
+    xs = [ll.tensor(a.copy(), requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out, tout = fn(*xs), tfn(*ts)
+    assert out.shape == tuple(tout.shape) and out.dtype == np.float64
+    expected = tout.detach().numpy()
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(out.data, expected, rtol=1e-10, atol=1e-12 * scale)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    tgrads = torch.autograd.grad(tout, ts, torch.from_numpy(g))
+    for k, (x, tg) in enumerate(zip(xs, tgrads)):
+        assert x.grad.shape == x.shape and x.grad.dtype == np.float64
+        scale = max(1.0, float(np.max(np.abs(tg.numpy()), initial=0.0)))
+        np.testing.assert_allclose(x.grad, tg.numpy(), rtol=1e-10, atol=1e-12 * scale, err_msg=f"input {k}")
+    assert ll.gradcheck(fn, *[ll.tensor(a.copy(), requires_grad=True) for a in arrays])
+    xs32 = [ll.tensor(a.astype(np.float32), requires_grad=True) for a in arrays]
+    out32 = fn(*xs32)
+    assert out32.dtype == np.float32
+    out32.backward(g.astype(np.float32))
+    assert all(x.grad.dtype == np.float32 for x in xs32)
+
+
+def _torch_dims(axis, ndim):
+    return tuple(range(ndim)) if axis is None else axis
+
+
+REDUCTIONS = {
+    "sum": (lambda x, ax, kd: x.sum(axis=ax, keepdims=kd), lambda t, ax, kd: t.sum(dim=ax, keepdim=kd)),
+    "mean": (lambda x, ax, kd: x.mean(axis=ax, keepdims=kd), lambda t, ax, kd: t.mean(dim=ax, keepdim=kd)),
+    "max": (lambda x, ax, kd: x.max(axis=ax, keepdims=kd), lambda t, ax, kd: t.amax(dim=ax, keepdim=kd)),
+    "min": (lambda x, ax, kd: x.min(axis=ax, keepdims=kd), lambda t, ax, kd: t.amin(dim=ax, keepdim=kd)),
+    "var": (lambda x, ax, kd: x.var(axis=ax, keepdims=kd), lambda t, ax, kd: t.var(dim=ax, keepdim=kd, correction=0)),
+    "var_ddof1": (lambda x, ax, kd: x.var(axis=ax, keepdims=kd, ddof=1),
+                  lambda t, ax, kd: t.var(dim=ax, keepdim=kd, correction=1)),
+    "logsumexp": (lambda x, ax, kd: ll.logsumexp(x, axis=ax, keepdims=kd),
+                  lambda t, ax, kd: torch.logsumexp(t, dim=ax if t.ndim else 0, keepdim=kd)),
+}
+
+
+@st.composite
+def reduction_axes(draw, ndim):
+    """None, one axis (possibly negative) or a tuple of distinct axes (some negative)."""
+    if ndim == 0:
+        return None
+    kind = draw(st.sampled_from(["none", "int", "tuple"]))
+    if kind == "none":
+        return None
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    axes = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    return tuple(a - ndim if draw(st.booleans()) else a for a in axes)
+
+
+@settings(max_examples=80)
+@given(st.sampled_from(sorted(REDUCTIONS)), array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=3),
+       st.data(), st.integers(0, 2**32 - 1))
+def test_reductions_on_random_shapes_axes_and_keepdims(name, shape, data, seed):
+    axis = data.draw(reduction_axes(len(shape)))
+    keepdims = data.draw(st.booleans())
+    n = int(np.prod([shape[a] for a in _torch_dims(axis, len(shape))] if isinstance(axis, tuple) or axis is None
+                    else [shape[axis]]))
+    assume(name != "var_ddof1" or n > 1)
+    fn, tfn = REDUCTIONS[name]
+    dims = _torch_dims(axis, len(shape))
+    x = np.random.default_rng(seed).uniform(-2.0, 2.0, size=shape)  # distinct entries: no ties in max/min
+    _check_against_torch_and_fd(lambda t: fn(t, axis, keepdims), lambda t: tfn(t, dims, keepdims), [x], seed)
+
+
+@settings(max_examples=60)
+@given(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, min_side=1, max_side=3),
+       st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.sampled_from(["mat", "vec_left", "vec_right"]),
+       st.integers(0, 2**32 - 1))
+def test_matmul_on_random_batched_shapes(batch, m, k, n, kind, seed):
+    # 2-D and batched (broadcast batch dims) products, and a 1-D operand on either side
+    rng = np.random.default_rng(seed)
+    sa = (k,) if kind == "vec_left" else batch.input_shapes[0] + (m, k)
+    sb = (k,) if kind == "vec_right" else batch.input_shapes[1] + (k, n)
+    arrays = [rng.standard_normal(sa), rng.standard_normal(sb)]
+    _check_against_torch_and_fd(lambda a, b: a @ b, torch.matmul, arrays, seed)

@@ -274,7 +274,12 @@ def test_swish_beta_one_is_silu_and_its_derivative():
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(g1, g2)
     s = 1.0 / (1.0 + np.exp(-X))
+    np.testing.assert_allclose(y1, X * s, rtol=1e-13, atol=1e-15)  # SiLU's own formula, x·σ(x)
     np.testing.assert_allclose(g1, s * (1 + X - X * s), rtol=1e-12, atol=1e-15)
+    # the learnable form (a different code path: a parametric node) at β = 1 is SiLU too
+    y3, g3 = _grad(nn.Swish(beta=1.0, learnable=True).to(np.float64), X)
+    np.testing.assert_allclose(y3, y2, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(g3, g2, rtol=1e-13, atol=1e-15)
 
 
 def test_tanh_is_a_rescaled_sigmoid():

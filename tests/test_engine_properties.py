@@ -222,7 +222,7 @@ def test_binary_ops_on_random_broadcastable_shapes(name, shapes, seed):
     if name != "where":
         fn, tfn = BINARY_OPS[name]
     else:
-        cond = rng.random(shapes.result_shape) > 0.5
+        cond = np.asarray(rng.random(shapes.result_shape) > 0.5)  # an ndarray also for shape ()
         fn = lambda x, y: ll.where(cond, x, y)  # noqa: E731
         tfn = lambda x, y: torch.where(torch.from_numpy(cond), x, y)  # noqa: E731
     x, y = ll.tensor(a, requires_grad=True), ll.tensor(b, requires_grad=True)

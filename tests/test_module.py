@@ -465,3 +465,176 @@ def test_residual_shape_error_names_shapes():
         res(ll.tensor(np.zeros((32, 100), dtype=np.float32)))
     with pytest.raises(TypeError, match="expected a Module"):
         Residual(np.tanh)
+
+
+# -- every kind of module in one network: gradients, PyTorch parity, dtypes -------------------------
+
+def gradcheck_module(module, *inputs):
+    """ll.gradcheck over the inputs AND every parameter of ``module`` (float64 copies)."""
+    names = [n for n, _ in module.named_parameters()]
+    params = [p for _, p in module.named_parameters()]
+    n_in = len(inputs)
+
+    def fn(*args):
+        saved = []
+        for name, t in zip(names, args[n_in:]):
+            owner_name, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            saved.append((owner, leaf, owner._parameters[leaf]))
+            owner._parameters[leaf] = t  # route the forward through gradcheck's copy
+        try:
+            return module(*args[:n_in])
+        finally:
+            for owner, leaf, p in saved:
+                owner._parameters[leaf] = p
+
+    return ll.gradcheck(fn, *inputs, *params)
+
+
+def _zoo(dtype=None, seed=0):
+    """A small network holding every kind of layer with parameters or modes (input (N, 3), output (N, 2))."""
+    from layerlab import nn
+
+    rng = np.random.default_rng(seed)
+    net = nn.Sequential(
+        nn.Linear(3, 4, rng=rng, dtype=dtype, bias_init=("normal", {"std": 0.5})),
+        nn.BatchNorm(4, dtype=dtype),
+        nn.PReLU(4),
+        nn.Residual(nn.Sequential(nn.Linear(4, 4, rng=rng, dtype=dtype), nn.Tanh())),
+        nn.Maxout(4, 3, pieces=2, rng=rng, dtype=dtype, bias_init=("normal", {"std": 0.5})),
+        nn.LayerNorm(3, dtype=dtype),
+        nn.GroupNorm(1, 3, dtype=dtype),
+        nn.Swish(beta=0.8, learnable=True),
+        nn.Dropout(0.3, rng=np.random.default_rng(seed)),
+        nn.Linear(3, 2, rng=rng, dtype=dtype),
+        nn.LogSoftmax(),
+    )
+    for name, p in net.named_parameters():  # γ ≠ 1, β ≠ 0, distinct PReLU slopes
+        if name.startswith(("1.", "5.", "6.")):
+            p.data[...] = rng.uniform(0.5, 1.5, p.shape) if name.endswith("weight") else rng.normal(0, 0.3, p.shape)
+    net[2].weight.data[...] = [0.1, 0.2, 0.3, 0.4]
+    if dtype is not None:
+        net.to(dtype)
+    return net
+
+
+def _fixed_dropout_masks(net, seed=0):
+    """A fresh generator before every Dropout forward: each call draws the same mask (gradcheck calls many times)."""
+    from layerlab import nn
+
+    for m in net.modules():
+        if isinstance(m, nn.Dropout):
+            m.register_forward_pre_hook(lambda mod, inp: setattr(mod, "rng", np.random.default_rng(seed)))
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_every_module_in_a_network_gradcheck_input_and_parameters(mode):
+    net = _zoo(np.float64)
+    rng = np.random.default_rng(1)
+    for _ in range(3):  # running statistics away from (0, 1) before eval
+        net(ll.tensor(rng.standard_normal((8, 3)) * 2.0 + 0.5))
+    _fixed_dropout_masks(net)
+    net.train(mode == "train")
+    x = ll.tensor(rng.standard_normal((6, 3)), requires_grad=True)
+    assert len(list(net.parameters())) == 16
+    assert gradcheck_module(net, x)
+    if mode == "train":  # the train-mode checks above really ran through batch statistics and a dropout mask
+        y1, y2 = net(x).data, net(ll.tensor(x.data[:3])).data
+        assert not np.allclose(y1[:3], y2)
+    else:
+        np.testing.assert_array_equal(net(ll.tensor(x.data[:3])).data, net(x).data[:3])
+
+
+class _TorchResidual(torch.nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return x + self.module(x)
+
+
+def _zoo_pair(seed=0):
+    """The same network in layerlab and PyTorch (float64): every module here exists in both."""
+    from layerlab import nn
+
+    T = torch.nn
+    ours = nn.Sequential(
+        nn.Linear(3, 5), nn.BatchNorm(5), nn.PReLU(5), nn.Residual(nn.Sequential(nn.Linear(5, 5), nn.GELU("tanh"))),
+        nn.LayerNorm(5), nn.ELU(0.7), nn.GroupNorm(5, 5), nn.Mish(), nn.Linear(5, 4), nn.SELU(), nn.Linear(4, 3),
+    )
+    theirs = T.Sequential(
+        T.Linear(3, 5), T.BatchNorm1d(5), T.PReLU(5), _TorchResidual(T.Sequential(T.Linear(5, 5), T.GELU("tanh"))),
+        T.LayerNorm(5), T.ELU(0.7), T.GroupNorm(5, 5), T.Mish(), T.Linear(5, 4), T.SELU(), T.Linear(4, 3),
+    ).double()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in theirs.named_parameters():
+            if name.startswith(("1.", "4.", "6.")):  # non-trivial γ and β
+                p.copy_(torch.rand(p.shape, generator=gen, dtype=p.dtype) + 0.5)
+    ours.to(np.float64)
+    assert ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()}) == ([], [])
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    return ours, theirs
+
+
+def test_network_of_modules_matches_pytorch_over_training_steps_then_eval():
+    from layerlab import nn
+
+    ours, theirs = _zoo_pair()
+    loss, tloss = nn.CrossEntropyLoss(label_smoothing=0.1), torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    rng = np.random.default_rng(2)
+    for step in range(4):
+        if step == 3:
+            ours.eval()
+            theirs.eval()
+        xa, ya = rng.standard_normal((7, 3)) * 1.5 + 0.3, rng.integers(0, 3, 7)
+        x, tx = ll.tensor(xa.copy(), requires_grad=True), torch.tensor(xa, requires_grad=True)
+        ours.zero_grad()
+        theirs.zero_grad()
+        out, tout = loss(ours(x), ya), tloss(theirs(tx), torch.from_numpy(ya))
+        np.testing.assert_allclose(out.item(), tout.item(), rtol=1e-8)
+        out.backward()
+        tout.backward()
+        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=f"step {step}: input")
+        for (name, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
+            assert p.grad is not None, f"step {step}: {name} got no gradient"
+            np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=f"step {step}: {name}")
+        for key, v in theirs.state_dict().items():  # running statistics included
+            np.testing.assert_allclose(ours.state_dict()[key], v.numpy(), rtol=1e-8, atol=1e-12, err_msg=key)
+        with ll.no_grad(), torch.no_grad():  # a plain SGD step in both, so later steps see new weights
+            for p, tp in zip(ours.parameters(), theirs.parameters()):
+                p.data -= 0.5 * p.grad
+                tp -= 0.5 * tp.grad
+
+
+def test_float32_in_float32_out_through_every_module():
+    from layerlab import nn
+
+    net = _zoo()  # default dtype: float32
+    seen = []
+
+    def check(mod, inputs, out):
+        seen.append(type(mod).__name__)
+        assert all(i.dtype == np.float32 for i in inputs), f"{type(mod).__name__} got {[i.dtype for i in inputs]}"
+        assert out.dtype == np.float32, f"{type(mod).__name__} returned {out.dtype}"
+
+    handles = [m.register_forward_hook(check) for m in net.modules()]
+    x = ll.tensor(np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32), requires_grad=True)
+    for mode in (True, False):
+        net.train(mode)
+        seen.clear()
+        y = net(x)
+        loss = nn.NLLLoss()(y, np.array([0, 1, 1, 0, 1, 0])) + 1e-3 * nn.l2_penalty(net)
+        assert loss.dtype == np.float32
+        net.zero_grad()
+        x.grad = None
+        loss.backward()
+        assert x.grad.dtype == np.float32
+        assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in net.parameters())
+        assert all(b.dtype in (np.float32, np.int64) for b in net.buffers())
+        assert len(seen) == len(list(net.modules()))  # every module's output was checked
+    for h in handles:
+        h.remove()
+    net.to(np.float64)  # and float64 in, float64 out after a cast
+    assert net(ll.tensor(x.data.astype(np.float64))).dtype == np.float64

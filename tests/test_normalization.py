@@ -297,3 +297,20 @@ def test_groupnorm_dtype_errors_and_functional():
         group_norm(ll.tensor(np.zeros((3, 5))), 2)
     with pytest.raises(ValueError, match=r"num_channels \(5\) must be a positive multiple of num_groups \(2\)"):
         GroupNorm(2, 5)
+
+
+def test_channel_count_is_checked_without_affine_parameters():
+    # with no γ, β or running statistics nothing else knows C (PyTorch silently normalises 6 channels here)
+    x6 = ll.tensor(np.random.default_rng(0).standard_normal((3, 6, 2)))
+    with pytest.raises(ValueError, match=r"GroupNorm\(2, 4\): expected input \(N, C, \*\) with C = 4, got \(3, 6, 2\)"):
+        GroupNorm(2, 4, affine=False)(x6)
+    with pytest.raises(ValueError, match=r"GroupNorm\(2, 4\): expected input .* got \(6,\)"):
+        GroupNorm(2, 4, affine=False)(ll.tensor(np.ones(6)))
+    bn = BatchNorm(4, affine=False, track_running_stats=False)
+    with pytest.raises(ValueError, match=r"BatchNorm\(4\): expected input \(N, C\) or \(N, C, L\) with C = 4, "
+                                         r"got \(3, 6\)"):
+        bn(ll.tensor(np.ones((3, 6))))
+    with pytest.raises(ValueError, match=r"BatchNorm\(4\): expected input .* got \(3, 6, 2\)"):
+        bn.eval()(x6)
+    assert GroupNorm(2, 6, affine=False)(x6).shape == (3, 6, 2)  # the right count still works
+    assert bn(ll.tensor(np.ones((3, 4, 2)))).shape == (3, 4, 2)

@@ -81,6 +81,13 @@ def _check_dtypes(label: str, x: Tensor, *others) -> None:
             )
 
 
+def _check_channels(x, c: int, label: str, layout: str, ndims) -> None:
+    """The layer knows C even when no γ, β or running statistics carry it (PyTorch does not check then)."""
+    shape = tuple(np.shape(x.data if isinstance(x, Tensor) else x))
+    if (ndims is not None and len(shape) not in ndims) or len(shape) < 2 or shape[1] != c:
+        raise ValueError(f"{label}: expected input {layout} with C = {c}, got {shape}")
+
+
 def _affine(xhat, weight, bias, view):
     out = xhat * weight.data.reshape(view) if weight is not None else xhat.copy()
     if bias is not None:
@@ -261,6 +268,8 @@ class BatchNorm(Module):
             nbt = bufs["num_batches_tracked"]
             momentum = 1.0 / (int(nbt) + 1) if self.momentum is None else self.momentum
         stats = update or not use_batch
+        if params["weight"] is None and not stats:  # nothing of shape (C,) reaches batch_norm to check C against
+            _check_channels(x, self.num_features, self._label(), "(N, C) or (N, C, L)", (2, 3))
         out = batch_norm(
             x, bufs["running_mean"] if stats else None, bufs["running_var"] if stats else None,
             params["weight"], params["bias"], training=use_batch, momentum=momentum, eps=self.eps,
@@ -426,8 +435,10 @@ class GroupNorm(Module):
         self.register_parameter("bias", Parameter(np.zeros(num_channels, dtype=dt)) if affine and bias else None)
 
     def forward(self, x) -> Tensor:
-        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps,
-                          f"GroupNorm({self.num_groups}, {self.num_channels})")
+        label = f"GroupNorm({self.num_groups}, {self.num_channels})"
+        if self.weight is None:  # without γ, group_norm cannot tell a wrong channel count that the groups divide
+            _check_channels(x, self.num_channels, label, "(N, C, *)", None)
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps, label)
 
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "

@@ -90,6 +90,39 @@ def test_real_files_verify_against_the_checksum_table(fashion_dir):
         assert hashlib.sha256(blob).hexdigest() in f.sha256 or path.suffix != ".gz", path
 
 
+@pytest.mark.parametrize("damage", ["one label changed", "truncated", "gunzipped and cut"])
+def test_a_damaged_copy_of_the_real_files_is_refused_naming_the_file(fashion_dir, tmp_path, damage):
+    """The real checksum table at work: a copy of the test split with one file damaged."""
+    root = tmp_path / "copy"
+    root.mkdir()
+    spec = ds.FASHION_MNIST
+    for f in (spec.test_images, spec.test_labels):
+        src = ds._find_file(fashion_dir, f)
+        (root / src.name).write_bytes(src.read_bytes())
+    assert np.array_equal(data.fashion_mnist(root=root, split="test").y,
+                          data.fashion_mnist(root=fashion_dir, split="test").y)
+    ds.clear_cache()
+    labels = ds._find_file(root, spec.test_labels)
+    raw = bytearray(gzip.decompress(labels.read_bytes()) if labels.suffix == ".gz" else labels.read_bytes())
+    labels.unlink()
+    if damage == "one label changed":  # well-formed, right shape and range: only the checksum can tell
+        raw[8 + 123] = (raw[8 + 123] + 1) % 10
+        bad = root / "t10k-labels-idx1-ubyte.gz"
+        bad.write_bytes(gzip.compress(bytes(raw)))
+        exc, match = data.ChecksumError, "checksum mismatch for"
+    elif damage == "truncated":
+        bad = root / "t10k-labels-idx1-ubyte.gz"
+        bad.write_bytes(gzip.compress(bytes(raw))[:-40])
+        exc, match = ValueError, "gzip stream is corrupt or truncated"
+    else:
+        bad = root / "t10k-labels-idx1-ubyte"
+        bad.write_bytes(bytes(raw[:-10]))
+        exc, match = data.ChecksumError, "checksum mismatch for"
+    with pytest.raises(exc, match=match) as info:
+        data.fashion_mnist(root=root, split="test", download=False)
+    assert str(bad) in str(info.value)
+
+
 # Upstream README md5s of the .gz files, and the gzip header fields Debian's repack dropped
 # (the original file name; the time, found by search). Restoring them gives upstream's bytes.
 UPSTREAM_GZ = {

@@ -1,10 +1,17 @@
 """Trainer: the loop, callbacks, NaN guard, bad-input errors, checkpoint/resume, and the notes' MNIST set-up."""
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import layerlab as ll
 from layerlab import data, nn, optim
+from layerlab.checkpoint import read_checkpoint
 from layerlab.train import Callback, Checkpoint, EarlyStopping, NonFiniteError, Trainer
 
 
@@ -76,7 +83,13 @@ def test_early_stopping_stops_and_restores_best():
     assert trainer.evaluate((x, y))["loss"] == pytest.approx(hist.epochs[0]["val_loss"], rel=1e-5)
 
 
-def test_nan_guard_names_step_and_layer(tmp_path):
+def _finite_model_state(sd):
+    return all(np.isfinite(v).all() for v in sd.values())
+
+
+@pytest.mark.parametrize("layer", [0, 2])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_guard_names_step_and_layer(tmp_path, layer, bad):
     loader, _ = blobs_loader()
     model = mlp([5, 16, 3], act=nn.ReLU)
     ck = Checkpoint(tmp_path / "ck", every=1)
@@ -84,89 +97,376 @@ def test_nan_guard_names_step_and_layer(tmp_path):
                       progress=False)
     trainer.fit(loader, epochs=1)
     good = {k: v.copy() for k, v in model.state_dict().items()}
+    good_path = ck.last_path
+    assert len(loader) == 8 and good_path.name == "step-000000008"
     with ll.no_grad():
-        model[0].weight.data[3, 2] = np.nan
-    with pytest.raises(NonFiniteError, match=r"step \d+.*'0' \(Linear.*0\.weight.*Last good checkpoint: .*step-"):
+        model[layer].weight.data[2, 3] = bad  # the forward pass goes non-finite at Linear `layer`, not before
+    with pytest.raises(NonFiniteError) as info, np.errstate(all="ignore"):
         trainer.fit(loader, epochs=2)
-    # the bad update was not applied: everything except the poisoned entry is unchanged
+    msg = str(info.value)
+    assert msg.startswith("training stopped at step 8 (epoch 1): the loss is nan")
+    assert f"first layer with non-finite activations: '{layer}' (Linear" in msg
+    assert f"Last good checkpoint: {good_path}." in msg
+    assert trainer.step == 8
+    # the bad update was not applied: every entry but the poisoned one is unchanged
     after = model.state_dict()
-    assert np.array_equal(after["2.weight"], good["2.weight"])
-    assert ck.last_path is not None and (ck.last_path / "state.json").exists()
+    for k in good:
+        if k != f"{layer}.weight":
+            assert np.array_equal(after[k], good[k]), k
+    # the last good checkpoint is kept, is still the newest, and holds the good weights
+    assert ck.last_path == good_path
+    saved = read_checkpoint(tmp_path / "ck")
+    assert saved["step"] == 8
+    for k in good:
+        assert np.array_equal(saved["model"][k], good[k]), k
 
 
-@pytest.mark.parametrize("case, match", [
-    ("nan", "NaN or Inf"),
-    ("labels", r"labels range over \[0, 7\].*3 outputs"),
-    ("features", r"7 features.*expects 5"),
+def test_nan_guard_on_a_gradient_with_a_finite_loss(tmp_path):
+    """A non-finite gradient alone (the forward pass and the loss finite) stops training too."""
+    loader, _ = blobs_loader()
+
+    class Poison(Callback):
+        def on_after_backward(self, trainer, step):
+            if step == 5:
+                trainer.model[2].bias.grad[1] = -np.inf
+
+    model = mlp([5, 16, 3], act=nn.ReLU)
+    ck = Checkpoint(tmp_path / "ck", every=2)
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+                      callbacks=[ck, Poison()], progress=False)
+    with pytest.raises(NonFiniteError, match=r"^training stopped at step 5 \(epoch 0\): the loss is finite .* but a "
+                                             r"gradient is not; first layer with non-finite activations: none .*"
+                                             r"first parameter with non-finite gradient: 2\.bias\..*"
+                                             r"Last good checkpoint: .*step-000000004\."):
+        trainer.fit(loader, epochs=1)
+    assert trainer.step == 5 and all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def test_nan_guard_when_an_update_overflows_keeps_the_last_good_checkpoint(tmp_path):
+    """Finite gradients, but a step so large the weights overflow: the guard trips one step later, and
+    no checkpoint of the broken weights is written in between, so the newest is still the last good one."""
+    loader, _ = blobs_loader()
+
+    class Spike(Callback):
+        def on_after_backward(self, trainer, step):
+            if step == 8:
+                trainer.model[2].weight.grad[1, 4] = 1e37  # finite; times lr = 100 it is not (float32)
+
+    model = mlp([5, 16, 3], act=nn.ReLU)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ck = Checkpoint(tmp_path / "ck", every=1)
+    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, callbacks=[ck, Spike()], progress=False)
+    trainer.fit(loader, epochs=1)
+    good = {k: v.copy() for k, v in model.state_dict().items()}
+    opt.param_groups[0]["lr"] = 100.0
+    with pytest.warns(RuntimeWarning, match=r"not saving step 9: parameter '2\.weight' is not finite"), \
+            pytest.raises(NonFiniteError, match=r"^training stopped at step 9 \(epoch 1\): the loss is nan; .*"
+                                                r"parameter '2\.weight' is itself non-finite.*"
+                                                r"Last good checkpoint: .*step-000000008\."), \
+            np.errstate(all="ignore"):
+        trainer.fit(loader, epochs=2)
+    assert ck.last_path.name == "step-000000008"
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["latest", "step-000000007", "step-000000008"]
+    saved = read_checkpoint(tmp_path / "ck")
+    assert saved["step"] == 8 and _finite_model_state(saved["model"])
+    for k in good:
+        assert np.array_equal(saved["model"][k], good[k]), k
+
+
+def test_nan_guard_ignores_large_finite_gradients():
+    """Gradients whose float32 sum overflows are still finite: no false alarm."""
+    loader, _ = blobs_loader()
+
+    class Big(Callback):
+        def on_after_backward(self, trainer, step):
+            trainer.model[0].weight.grad[...] = 3e37  # finite; the sum of 80 of them is not
+
+    model = mlp([5, 16, 3], act=nn.ReLU)
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e-38),
+                      callbacks=[Big()], progress=False)
+    trainer.fit(loader, epochs=1)
+    assert trainer.step == len(loader)
+
+
+BAD_INPUT = [
+    ("nan", r"x contains NaN or Inf \(first at example 4\)"),
+    ("inf", r"x contains NaN or Inf \(first at example 4\)"),
+    ("labels", r"labels range over \[0, 7\].*'2' has 3 outputs"),
+    ("negative labels", r"labels range over \[-1, 2\]"),
+    ("features", r"x has 7 features per example \(shape \(10, 7\)\) but the first layer '0' expects 5"),
     ("length", "x has 10 examples but y has 9"),
-    ("empty", "empty"),
-])
-def test_bad_input_fails_before_any_step(case, match):
+    ("empty", r"the training data is empty \(0 examples\)"),
+]
+
+
+def _bad_xy(case):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((10, 5)).astype(np.float32)
     y = rng.integers(0, 3, 10)
     if case == "nan":
         x[4, 1] = np.nan
+    elif case == "inf":
+        x[4, 3] = -np.inf
     elif case == "labels":
-        y[2] = 7
+        y[6] = 7  # not in the first batch: a lazy check would take steps first
+    elif case == "negative labels":
+        y[6] = -1
     elif case == "features":
         x = rng.standard_normal((10, 7)).astype(np.float32)
+    elif case == "length":
+        y = y[:9]
+    elif case == "empty":
+        x, y = x[:0], y[:0]
+    return x, y
+
+
+@pytest.mark.parametrize("via", ["arrays", "loader", "subset"])
+@pytest.mark.parametrize("case, match", BAD_INPUT, ids=[c for c, _ in BAD_INPUT])
+def test_bad_input_fails_before_any_step(case, match, via):
+    x, y = _bad_xy(case)
+    if via == "arrays":
+        train = (x, y)
+    elif case == "length":  # a dataset cannot even be built from mismatched arrays
+        with pytest.raises(ValueError, match=r"same first dimension.*lengths \[10, 9\]"):
+            data.TensorDataset(x, y)
+        return
+    elif via == "loader":
+        train = data.DataLoader(data.TensorDataset(x, y), batch_size=4)
+    else:  # a Subset (what random_split returns), shuffled so the bad example is not first
+        order = np.arange(len(x))[::-1].copy()
+        train = data.DataLoader(data.Subset(data.TensorDataset(x, y), order), batch_size=4, shuffle=True)
+        match = match.replace("example 4", "example 5")  # position 5 of the subset is example 4
     model = mlp([5, 4, 3])
     before = {k: v.copy() for k, v in model.state_dict().items()}
-    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), progress=False)
-    if case == "length":
-        train = (x, y[:9])
-    elif case == "empty":
-        train = data.DataLoader(data.TensorDataset(x[:0], y[:0]), batch_size=4)
-    else:
-        train = (x, y)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    class NoStep(Callback):
+        def on_batch_start(self, trainer, step, batch):
+            pytest.fail("a step was started")
+
+    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, callbacks=[NoStep()], progress=False)
     with pytest.raises(ValueError, match=match):
         trainer.fit(train, epochs=1)
-    assert trainer.step == 0
+    assert trainer.step == 0 and not opt.state
     for k, v in model.state_dict().items():
         assert np.array_equal(v, before[k])
 
 
+def test_a_subset_is_checked_on_its_own_examples():
+    """random_split parts share one base array: a bad example outside the part is not the part's problem."""
+    x, y = _bad_xy("nan")
+    y[6] = 7
+    base = data.TensorDataset(x, y)
+    model = mlp([5, 4, 3])
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), progress=False)
+    trainer.fit(data.DataLoader(data.Subset(base, [0, 1, 2, 3, 5, 7, 8, 9]), batch_size=4), epochs=1)
+    assert trainer.step == 2
+    inner = data.Subset(base, [9, 8, 7, 6, 5])
+    trainer.fit(data.DataLoader(data.Subset(inner, [0, 1, 4]), batch_size=4), epochs=2)  # examples 9, 8, 5
+    assert trainer.step == 3
+    with pytest.raises(ValueError, match=r"labels range over \[\d, 7\]"):
+        trainer.fit(data.DataLoader(data.Subset(inner, [4, 3, 0]), batch_size=4), epochs=3)  # 5, 6, 9
+    assert trainer.step == 3
+
+
+def test_bad_validation_data_fails_before_any_step():
+    x, y = _bad_xy("none")
+    model = mlp([5, 4, 3])
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), progress=False)
+    with pytest.raises(ValueError, match=r"validation data: x has 4 features .* expects 5"):
+        trainer.fit((x, y), epochs=1, val=(x[:, :4], y))
+    with pytest.raises(ValueError, match=r"validation data: labels range over \[9, 9\]"):
+        trainer.fit((x, y), epochs=1, val=(x, np.full_like(y, 9)))
+    assert trainer.step == 0
+
+
+def test_nan_in_regression_targets_fails_before_any_step():
+    x, _ = _bad_xy("none")
+    y = np.ones((10, 2), np.float32)
+    y[8, 1] = np.nan
+    model = mlp([5, 4, 2])
+    trainer = Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), metrics=(), progress=False)
+    with pytest.raises(ValueError, match=r"y contains NaN or Inf \(first at example 8\)"):
+        trainer.fit((x, y), epochs=1)
+    assert trainer.step == 0
+
+
+def test_a_dataset_that_is_not_array_backed_is_checked_on_its_first_batch():
+    x, y = _bad_xy("features")
+
+    class Lazy(data.Dataset):
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            return x[i], y[i]
+
+    model = mlp([5, 4, 3])
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), progress=False)
+    with pytest.raises(ValueError, match=r"training data \(its first batch\): x has 7 features"):
+        trainer.fit(data.DataLoader(Lazy(), batch_size=4), epochs=1)
+    assert trainer.step == 0
+
+
+RESUME_EPOCHS = 4
+
+
 def _resume_setup(seed=0):
+    """Adam + OneCycleLR (stepped per batch) + dropout + a shuffling loader: every kind of state."""
     x, y = data.blobs(300, centers=4, d=6, std=1.5, seed=1)
     loader = data.DataLoader(data.TensorDataset(x, y), batch_size=32, shuffle=True, seed=seed)
     model = mlp([6, 32, 32, 4], act=nn.ReLU, dropout=0.2, rng=np.random.default_rng(seed))
     opt = optim.Adam(model.parameters(), lr=1e-2)
-    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=4 * len(loader))
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=RESUME_EPOCHS * len(loader))
     return model, opt, sched, loader
 
 
-def test_kill_and_resume_is_bit_identical(tmp_path):
-    epochs = 4
+def _resume_trainer(callbacks=()):
     model, opt, sched, loader = _resume_setup()
-    Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, progress=False).fit(loader, epochs=epochs)
-    reference = model.state_dict()
+    return Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, callbacks=callbacks,
+                   progress=False), loader
 
-    stop_at = int(np.random.default_rng(123).integers(5, epochs * len(loader) - 5))
 
-    class Kill(Callback):
-        def on_batch_end(self, trainer, step, logs):
-            if trainer.step == stop_at:
-                raise KeyboardInterrupt  # a crash right after a checkpoint was written
+@pytest.fixture(scope="module")
+def uninterrupted():
+    trainer, loader = _resume_trainer()
+    trainer.fit(loader, epochs=RESUME_EPOCHS, val=(loader.dataset.arrays[0][:50], loader.dataset.arrays[1][:50]))
+    return trainer
 
-    model, opt, sched, loader = _resume_setup()
-    ck = Checkpoint(tmp_path / "ck", every=1)
+
+class Kill(Callback):
+    """A crash in ``on_batch_end`` of step ``at`` (counted from 1), after the Checkpoint callback's turn."""
+
+    def __init__(self, at, hard=False):
+        self.at, self.hard = at, hard
+
+    def on_batch_end(self, trainer, step, logs):
+        if trainer.step == self.at:
+            if self.hard:
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise KeyboardInterrupt
+
+
+def _assert_same_run(trainer, reference):
+    ref, got = reference.model.state_dict(), trainer.model.state_dict()
+    assert ref.keys() == got.keys()
+    for k in ref:
+        assert np.array_equal(ref[k], got[k]), k
+    assert trainer.step == reference.step == RESUME_EPOCHS * 10
+    # the history too: per-step losses and lrs, per-epoch metrics (the resumed epoch's sums included)
+    assert trainer.history.steps == reference.history.steps
+    assert trainer.history.epochs == reference.history.epochs
+
+
+EVERY = 3
+# Killed after each step from the first checkpoint on (checkpoints every 3 steps and at each epoch end;
+# 10 steps an epoch), the run resumes from its newest checkpoint, 0 to 2 steps older: the lost steps,
+# mid-epoch ones included, are recomputed.
+KILL_STEPS = list(range(EVERY, RESUME_EPOCHS * 10))
+
+
+@pytest.mark.parametrize("stop_at", KILL_STEPS)
+def test_kill_and_resume_is_bit_identical(tmp_path, uninterrupted, stop_at):
+    trainer, loader = _resume_trainer([Checkpoint(tmp_path / "ck", every=EVERY), Kill(stop_at)])
+    val = (loader.dataset.arrays[0][:50], loader.dataset.arrays[1][:50])
     with pytest.raises(KeyboardInterrupt):
-        Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, callbacks=[ck, Kill()],
-                progress=False).fit(loader, epochs=epochs)
+        trainer.fit(loader, epochs=RESUME_EPOCHS, val=val)
+    last = read_checkpoint(tmp_path / "ck")["step"]
+    # written after steps 3, 6, 9, ... and at epoch ends (after the batch hooks of the epoch's last step)
+    assert last == max(s for s in range(stop_at + 1) if s % EVERY == 0 or (s % 10 == 0 and s < stop_at))
 
-    # a fresh process: new objects, different initial weights, state only from the checkpoint
-    model, opt, sched, loader = _resume_setup(seed=0)
+    # as in a fresh process: new objects, other initial weights, state only from the checkpoint
+    trainer, loader = _resume_trainer()
     with ll.no_grad():
-        for p in model.parameters():
+        for p in trainer.model.parameters():
             p.data[...] = 0
-    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, progress=False)
-    trainer.fit(loader, epochs=epochs, resume_from=tmp_path / "ck")
-    assert trainer.step == epochs * len(loader)
-    resumed = model.state_dict()
-    assert reference.keys() == resumed.keys()
-    for k in reference:
-        assert np.array_equal(reference[k], resumed[k]), k
+    for m in trainer.model.modules():
+        if isinstance(m, nn.Dropout):
+            m.rng = np.random.default_rng(999)
+    trainer.fit(loader, epochs=RESUME_EPOCHS, val=val, resume_from=tmp_path / "ck")
+    _assert_same_run(trainer, uninterrupted)
+
+
+_KILL_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_train import Checkpoint, Kill, RESUME_EPOCHS, _resume_trainer
+ck, stop_at = sys.argv[2], int(sys.argv[3])
+if stop_at:
+    trainer, loader = _resume_trainer([Checkpoint(ck, every=7), Kill(stop_at, hard=True)])
+    trainer.fit(loader, epochs=RESUME_EPOCHS, val=(loader.dataset.arrays[0][:50], loader.dataset.arrays[1][:50]))
+    sys.exit("not killed")
+trainer, loader = _resume_trainer()
+trainer.fit(loader, epochs=RESUME_EPOCHS, val=(loader.dataset.arrays[0][:50], loader.dataset.arrays[1][:50]),
+            resume_from=ck)
+import layerlab as ll
+ll.save(trainer.model, sys.argv[4])
+import json
+with open(sys.argv[4] + ".json", "w") as f:
+    json.dump({"step": trainer.step, "history": trainer.history.state_dict()}, f)
+"""
+
+
+def test_sigkill_and_resume_in_a_new_process_is_bit_identical(tmp_path, uninterrupted):
+    """A real crash: the process is SIGKILLed after a random step; a new process resumes from disk."""
+    import json
+
+    stop_at = int(np.random.default_rng(20240604).integers(4, RESUME_EPOCHS * 10))  # a fixed draw: reproducible
+    tests = str(Path(__file__).parent)
+    ck, out = tmp_path / "ck", tmp_path / "final.safetensors"
+    killed = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, tests, str(ck), str(stop_at), str(out)],
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert read_checkpoint(ck)["step"] < stop_at  # checkpoints after 7, 10, 14, 20, ...: steps are lost and redone
+    resumed = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, tests, str(ck), "0", str(out)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    model, _, _, _ = _resume_setup()
+    ll.load(model, out)
+    ref = uninterrupted.model.state_dict()
+    for k, v in model.state_dict().items():
+        assert np.array_equal(v, ref[k]), (k, stop_at)
+    info = json.loads(Path(str(out) + ".json").read_text())
+    assert info["step"] == RESUME_EPOCHS * 10
+    assert info["history"] == json.loads(json.dumps(uninterrupted.history.state_dict()))
+
+
+def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, monkeypatch):
+    import layerlab.checkpoint as ckmod
+
+    trainer, loader = _resume_trainer([Checkpoint(tmp_path / "ck", every=3)])
+    trainer.fit(loader, epochs=1)  # checkpoints after steps 3, 6, 9 and 10 (the epoch end)
+    real = ckmod.save_file
+
+    def crash(arrays, path):
+        real(dict(list(arrays.items())[:2]), path)  # half the arrays on disk, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckmod, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(loader, epochs=2)  # the write after step 12 fails
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["latest", "step-000000009", "step-000000010"]
+    assert read_checkpoint(tmp_path / "ck")["step"] == 10
+
+
+def test_seed_makes_a_whole_run_reproducible():
+    """ll.seed(n) fixes what layerlab draws without an explicit generator: initial weights and dropout
+    generators of a model built with defaults; with the same seed the run is bit-identical."""
+    x, y = data.blobs(200, centers=3, d=5, std=1.0, seed=0)
+
+    def run(n):
+        ll.seed(n)
+        model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Dropout(0.3), nn.Linear(16, 3))
+        init = model[0].weight.data.copy()
+        trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), progress=False)
+        trainer.fit(data.DataLoader(data.TensorDataset(x, y), batch_size=32, shuffle=True), epochs=2)
+        return init, model.state_dict()
+
+    (i1, a), (i2, b), (i3, c) = run(7), run(7), run(8)
+    assert np.array_equal(i1, i2) and not np.array_equal(i1, i3)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
 
 
 def test_same_seed_bit_identical_runs():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,9 +116,19 @@ class Checkpoint(Callback):
 
     def on_batch_end(self, trainer, step, logs):
         if self.every and trainer.step % self.every == 0:
-            self.last_path = trainer.save_checkpoint(self.dir, keep=self.keep)
+            self._save(trainer)
 
     def on_epoch_end(self, trainer, epoch, logs):
+        self._save(trainer)
+
+    def _save(self, trainer) -> None:
+        # Finite gradients can still overflow the weights (a huge step); the NaN guard sees it
+        # one step later. A checkpoint of such weights would push the last good one out.
+        bad = _first_nonfinite_parameter(trainer.model)
+        if bad is not None:
+            warnings.warn(f"Checkpoint: not saving step {trainer.step}: parameter '{bad}' is not finite; the "
+                          f"last good checkpoint stays {self.last_path}", RuntimeWarning, stacklevel=3)
+            return
         self.last_path = trainer.save_checkpoint(self.dir, keep=self.keep)
 
 
@@ -298,24 +309,31 @@ class Trainer:
     def _guard(self, loss: float, x: np.ndarray) -> None:
         bad_grad = None
         for name, p in self.model.named_parameters():
-            if p.grad is not None and not np.isfinite(p.grad.sum()):
+            if p.grad is not None and not _all_finite(p.grad):
                 bad_grad = name
                 break
         if math.isfinite(loss) and bad_grad is None:
             return
         bad_act = self._first_nonfinite_activation(x)
-        last = None
-        for cb in self.callbacks:
-            if isinstance(cb, Checkpoint) and cb.last_path is not None:
-                last = cb.last_path
+        bad_param = _first_nonfinite_parameter(self.model)
+        last = self._last_checkpoint()
         what = f"the loss is {loss}" if not math.isfinite(loss) else f"the loss is finite ({loss:.4g}) but a gradient is not"
         raise NonFiniteError(
             f"training stopped at step {self.step} (epoch {self.epoch}): {what}; "
             f"first layer with non-finite activations: {bad_act or 'none (the forward pass is finite)'}; "
-            f"first parameter with non-finite gradient: {bad_grad or 'none'}. "
+            f"first parameter with non-finite gradient: {bad_grad or 'none'}"
+            + (f"; parameter '{bad_param}' is itself non-finite (an earlier update overflowed it, or it was "
+               f"set so)" if bad_param else "") + ". "
             f"The update was not applied. Last good checkpoint: {last or 'none (attach a Checkpoint callback)'}. "
             "Try a smaller learning rate, gradient clipping (clip_grad_norm=...) or a different initialisation."
         )
+
+    def _last_checkpoint(self) -> Path | None:
+        last = None
+        for cb in self.callbacks:
+            if isinstance(cb, Checkpoint) and cb.last_path is not None:
+                last = cb.last_path
+        return last
 
     def _first_nonfinite_activation(self, x: np.ndarray) -> str | None:
         found = []
@@ -435,19 +453,32 @@ class Trainer:
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=self.seed or 0)
 
     def _validate(self, loader, what: str) -> None:
-        """Check the data against the model before any step: clear errors instead of a NaN at step 300."""
+        """Check the data against the model before any step: clear errors instead of a NaN at step 300.
+
+        Array-backed data (a TensorDataset, or Subsets of one, e.g. from ``random_split``) is
+        checked in full; any other dataset on its first batch (it may be lazy or large).
+        """
+        from .data.dataset import _fetch
+
         ds = loader.dataset
         if len(ds) == 0:
             raise ValueError(f"Trainer: the {what} is empty (0 examples)")
-        arrays = getattr(ds, "arrays", None) or getattr(ds, "tensors", None)
-        if arrays is None or len(arrays) < 2:
+        arrays, idx = _array_view(ds)
+        if arrays is None:
+            arrays = _fetch(ds, np.arange(min(len(ds), loader.batch_size)))
+            what = f"{what} (its first batch)"
+        if len(arrays) < 2:
             return
         x, y = np.asarray(arrays[0]), np.asarray(arrays[1])
         if len(x) != len(y):
             raise ValueError(f"Trainer: {what}: x has {len(x)} examples but y has {len(y)}")
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
-            bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]
-            raise ValueError(f"Trainer: {what}: x contains NaN or Inf (first at example {bad})")
+        for name, a in (("x", x), ("y", y)):
+            if a.dtype.kind in "fc":
+                ok = _finite_rows(a)
+                ok = ok if idx is None else ok[idx]
+                if not ok.all():
+                    raise ValueError(f"Trainer: {what}: {name} contains NaN or Inf (first at example "
+                                     f"{int(np.argmin(ok))})")
         first_in, last_out = _first_in_last_out(self.model)
         if first_in is not None and x.shape[-1] != first_in[1]:
             raise ValueError(
@@ -455,12 +486,56 @@ class Trainer:
                 f"'{first_in[0]}' expects {first_in[1]}"
             )
         if y.dtype.kind in "iu" and last_out is not None and last_out[1] > 1:
+            if idx is not None:
+                y = y[idx]
             lo, hi = int(y.min()), int(y.max())
             if lo < 0 or hi >= last_out[1]:
                 raise ValueError(
                     f"Trainer: {what}: labels range over [{lo}, {hi}] but the last layer '{last_out[0]}' has "
                     f"{last_out[1]} outputs (classes 0..{last_out[1] - 1})"
                 )
+
+
+def _first_nonfinite_parameter(model) -> str | None:
+    """Name of the first parameter or floating buffer holding a NaN or Inf (None if all are finite)."""
+    for name, a in model.state_dict().items():
+        a = np.asarray(a)
+        if a.dtype.kind in "fc" and not _all_finite(a):
+            return name
+    return None
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """No NaN or Inf in ``a``. The sum is one cheap pass without a temporary; it can overflow for
+    large finite entries, so a non-finite sum is confirmed entry by entry."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(a.sum()):
+            return True
+    return bool(np.isfinite(a).all())
+
+
+def _array_view(ds):
+    """``(arrays, indices)`` behind an array-backed dataset: the arrays of a TensorDataset and the
+    positions a (nested) Subset takes from them (None: all); ``(None, None)`` for other datasets."""
+    from .data import Subset
+
+    idx = None
+    while isinstance(ds, Subset):
+        idx = ds.indices if idx is None else ds.indices[idx]
+        ds = ds.dataset
+    arrays = getattr(ds, "arrays", None) or getattr(ds, "tensors", None)
+    if arrays is None:
+        return None, None
+    return tuple(arrays), idx
+
+
+def _finite_rows(a: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Per example (row along axis 0): are all its entries finite? In chunks, to bound the temporaries."""
+    flat = a.reshape(len(a), -1)
+    out = np.empty(len(a), dtype=bool)
+    for i in range(0, len(a), chunk):
+        np.isfinite(flat[i:i + chunk]).all(axis=1, out=out[i:i + chunk])
+    return out
 
 
 def _iter_once(loader):

@@ -215,4 +215,4 @@ def test_experiments_are_registered_with_quick_variants():
     for name, n in (("init_forward", 200), ("init_identity", 200)):
         exp = get(name)
         assert exp.make_config(quick=True).n == n and exp.make_config().n == 1000
-        assert exp.topic == "initialisation"
+        assert exp.topic == "weight initialisation"

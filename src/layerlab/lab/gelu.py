@@ -101,7 +101,7 @@ def _figure(x, forms, view: float = 6.0):
     return fig
 
 
-@experiment("gelu", topic="activations",
+@experiment("gelu", topic="activation functions",
             summary="GELU's tanh form is within 1e-3 and x·σ(1.702x) within 0.03 of the exact x·Φ(x) (claim 14)")
 def gelu(config: GeluConfig, ctx: Context) -> Result:
     """Seed 001, module 7.3: how close the notes' two GELU approximations are to x·Φ(x)."""

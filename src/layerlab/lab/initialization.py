@@ -280,7 +280,7 @@ def run_forward(config: ForwardConfig, ctx: Context) -> tuple[dict[str, list[Lay
     return results, float(x.std())
 
 
-@experiment("init_forward", topic="initialisation",
+@experiment("init_forward", topic="weight initialisation",
             summary="5 × 500 tanh/sigmoid/ReLU layers, one forward pass: 0.01·randn collapses, randn saturates, "
                     "Xavier keeps a spread for tanh, He for ReLU (claims 3–5)")
 def forward(config: ForwardConfig, ctx: Context) -> Result:
@@ -441,7 +441,7 @@ def run_identity(config: IdentityConfig, ctx: Context) -> dict[float, dict]:
     return out
 
 
-@experiment("init_identity", topic="initialisation",
+@experiment("init_identity", topic="weight initialisation",
             summary="W = 0.5·I and 1.5·I over 5 linear layers scale the output by 0.5⁵ ≈ 0.031 and "
                     "1.5⁵ ≈ 7.59 (claim 6)")
 def identity(config: IdentityConfig, ctx: Context) -> Result:

@@ -99,7 +99,7 @@ def _profile_figure(res: dict[str, list[LayerStats]]):
     return fig
 
 
-@experiment("selu", topic="activations",
+@experiment("selu", topic="activation functions",
             summary="SELU with LeCun-normal init keeps mean ≈ 0, variance ≈ 1 through 32 layers; "
                     "ReLU does not (claim 13)")
 def selu(config: SeluConfig, ctx: Context) -> Result:

@@ -195,8 +195,8 @@ def symmetry_run(store, tmp_path_factory):
 
 def test_symmetry_quick(symmetry_run, store):
     outcome, claims = symmetry_run
-    assert sorted(claims) == ["2a", "2b", "2c"]
-    assert all(c.holds for c in claims.values()), [c.measured for c in claims.values()]
+    assert sorted(claims) == ["2a", "2b", "2c", "2d"]
+    assert all(claims[c].holds for c in ("2a", "2b", "2c")), [c.measured for c in claims.values()]
     best = float(claims["2a"].measured.split("best line ")[1][:5])
     for init, cid in (("zeros", "2a"), ("constant", "2b")):
         rows = _rows(outcome, init=init, dtype="float64")
@@ -218,8 +218,14 @@ def test_symmetry_quick(symmetry_run, store):
             assert worst > S.BROKEN_MIN, run_label
         elif run_label.endswith("float64"):
             assert worst <= S.IDENTICAL_RTOL, run_label
-        else:
-            assert worst < 1e-2, run_label
+    f32 = _rows(outcome, dtype="float32")
+    f32 = [r for r in f32 if r["init"] != "Xavier"]
+    assert len(f32) == 4
+    assert claims["2d"].holds == all(r["layer 1: max rel. distance"] < S.PRACTICAL_RTOL
+                                     and r["layer 2: max rel. distance"] < S.PRACTICAL_RTOL
+                                     and r["train accuracy"] <= best for r in f32)
+    # rounding did move the float32 copies apart (the tie is not exact there), unlike float64's exact 0
+    assert max(r["layer 1: max rel. distance"] for r in f32) > 0
     for r in _rows(outcome, init="Xavier"):
         assert r["train accuracy"] > best and r["layer 1: max rel. distance"] > S.BROKEN_MIN
 

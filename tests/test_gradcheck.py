@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import layerlab as ll
+from layerlab import nn
 from layerlab.tensor import make_node
 
 
@@ -117,3 +118,40 @@ def test_rejects_non_tensor_output_and_silent_downcast():
         ll.gradcheck(lambda a: a.data, _x())
     with pytest.raises(TypeError, match="float32 for float64 inputs"):
         ll.gradcheck(lambda a: a.astype(np.float32), _x())
+
+
+# -- gradcheck_module: the inputs and every parameter of a module ----------------------------------
+
+class _Scale(nn.Module):
+    """y = a ⊙ x, with a backward for ``a`` that is wrong by a factor when ``wrong`` is set."""
+
+    def __init__(self, n, wrong=1.0):
+        super().__init__()
+        self.a = nn.Parameter(np.linspace(0.5, 1.5, n))
+        self.wrong = wrong
+
+    def forward(self, x):
+        a = self._parameters["a"]
+        wrong = self.wrong
+
+        def backward(g):
+            return g * a.data, wrong * (g * x.data).sum(axis=0)
+
+        return make_node(x.data * a.data, (x, a), backward, "scale")
+
+
+def test_gradcheck_module_checks_parameters_and_restores_them():
+    good = nn.Sequential(_Scale(3), nn.Tanh())
+    before = good[0].a
+    assert ll.gradcheck_module(good, _x((4, 3)))
+    assert good[0].a is before and good[0].a.dtype == np.float64 and good[0].a.grad is None
+
+    bad = nn.Sequential(nn.Tanh(), _Scale(3, wrong=2.0))
+    with pytest.raises(ll.GradcheckError, match=r"parameter '1\.a' \(shape \(3,\)\)"):
+        ll.gradcheck_module(bad, _x((4, 3)))
+    assert bad[1].a is not None and isinstance(bad[1].a, nn.Parameter)
+
+
+def test_gradcheck_names_must_match_the_inputs():
+    with pytest.raises(ValueError, match="2 names for 1 inputs"):
+        ll.gradcheck(lambda x: x * x, _x(), names=["a", "b"])

@@ -15,28 +15,6 @@ from layerlab.nn.linear import Linear, Maxout
 RTOL = 1e-10
 
 
-def gradcheck_module(module, *inputs):
-    """ll.gradcheck over the inputs AND every parameter of ``module`` (float64 copies)."""
-    names = [n for n, _ in module.named_parameters()]
-    params = [p for _, p in module.named_parameters()]
-    n_in = len(inputs)
-
-    def fn(*args):
-        saved = []
-        for name, t in zip(names, args[n_in:]):
-            owner_name, _, leaf = name.rpartition(".")
-            owner = module.get_submodule(owner_name)
-            saved.append((owner, leaf, owner._parameters[leaf]))
-            owner._parameters[leaf] = t  # route the forward through gradcheck's copy
-        try:
-            return module(*args[:n_in])
-        finally:
-            for owner, leaf, p in saved:
-                owner._parameters[leaf] = p
-
-    return ll.gradcheck(fn, *inputs, *params)
-
-
 def _x(shape, seed=0, dtype=np.float64, requires_grad=True):
     return ll.tensor(np.random.default_rng(seed).standard_normal(shape).astype(dtype), requires_grad=requires_grad)
 
@@ -67,7 +45,7 @@ def test_linear_is_one_fused_node():
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_gradcheck_input_and_parameters(shape, bias):
     lin = Linear(4, 3, bias=bias, dtype=np.float64, bias_init=("normal", {"std": 1.0}), rng=np.random.default_rng(3))
-    assert gradcheck_module(lin, _x(shape))
+    assert ll.gradcheck_module(lin, _x(shape))
 
 
 @pytest.mark.parametrize("shape", [(6, 5), (2, 3, 5)])
@@ -225,7 +203,7 @@ def test_maxout_formula(shape, pieces):
 @pytest.mark.parametrize("shape", [(6, 4), (2, 3, 4)])
 def test_maxout_gradcheck_input_and_parameters(shape):
     m = Maxout(4, 3, pieces=3, dtype=np.float64, bias_init=("normal", {"std": 1.0}), rng=np.random.default_rng(1))
-    assert gradcheck_module(m, _x(shape, seed=2))
+    assert ll.gradcheck_module(m, _x(shape, seed=2))
 
 
 def test_maxout_gradient_goes_to_the_winning_piece():

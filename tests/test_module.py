@@ -469,27 +469,6 @@ def test_residual_shape_error_names_shapes():
 
 # -- every kind of module in one network: gradients, PyTorch parity, dtypes -------------------------
 
-def gradcheck_module(module, *inputs):
-    """ll.gradcheck over the inputs AND every parameter of ``module`` (float64 copies)."""
-    names = [n for n, _ in module.named_parameters()]
-    params = [p for _, p in module.named_parameters()]
-    n_in = len(inputs)
-
-    def fn(*args):
-        saved = []
-        for name, t in zip(names, args[n_in:]):
-            owner_name, _, leaf = name.rpartition(".")
-            owner = module.get_submodule(owner_name)
-            saved.append((owner, leaf, owner._parameters[leaf]))
-            owner._parameters[leaf] = t  # route the forward through gradcheck's copy
-        try:
-            return module(*args[:n_in])
-        finally:
-            for owner, leaf, p in saved:
-                owner._parameters[leaf] = p
-
-    return ll.gradcheck(fn, *inputs, *params)
-
 
 def _zoo(dtype=None, seed=0):
     """A small network holding every kind of layer with parameters or modes (input (N, 3), output (N, 2))."""
@@ -537,7 +516,7 @@ def test_every_module_in_a_network_gradcheck_input_and_parameters(mode):
     net.train(mode == "train")
     x = ll.tensor(rng.standard_normal((6, 3)), requires_grad=True)
     assert len(list(net.parameters())) == 16
-    assert gradcheck_module(net, x)
+    assert ll.gradcheck_module(net, x)
     if mode == "train":  # the train-mode checks above really ran through batch statistics and a dropout mask
         y1, y2 = net(x).data, net(ll.tensor(x.data[:3])).data
         assert not np.allclose(y1[:3], y2)

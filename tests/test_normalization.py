@@ -15,28 +15,6 @@ from layerlab.nn.normalization import BatchNorm, BatchNorm1d, GroupNorm, LayerNo
 RTOL = 1e-10
 
 
-def gradcheck_module(module, *inputs):
-    """ll.gradcheck over the inputs AND every parameter of ``module`` (float64 copies)."""
-    names = [n for n, _ in module.named_parameters()]
-    params = [p for _, p in module.named_parameters()]
-    n_in = len(inputs)
-
-    def fn(*args):
-        saved = []
-        for name, t in zip(names, args[n_in:]):
-            owner_name, _, leaf = name.rpartition(".")
-            owner = module.get_submodule(owner_name)
-            saved.append((owner, leaf, owner._parameters[leaf]))
-            owner._parameters[leaf] = t  # route the forward through gradcheck's copy
-        try:
-            return module(*args[:n_in])
-        finally:
-            for owner, leaf, p in saved:
-                owner._parameters[leaf] = p
-
-    return ll.gradcheck(fn, *inputs, *params)
-
-
 def _x(shape, seed=0, dtype=np.float64, scale=1.0, shift=0.0):
     a = np.random.default_rng(seed).standard_normal(shape) * scale + shift
     return ll.tensor(a.astype(dtype), requires_grad=True)
@@ -79,7 +57,7 @@ def _compare_with_torch(ours, theirs, shape, steps=1, seed=0):
 def test_batchnorm_gradcheck_train(shape):
     bn = BatchNorm(3, dtype=np.float64)
     _randomise_affine(bn)
-    assert gradcheck_module(bn, _x(shape))
+    assert ll.gradcheck_module(bn, _x(shape))
 
 
 @pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5)])
@@ -89,7 +67,7 @@ def test_batchnorm_gradcheck_eval(shape):
     bn.running_mean[...] = [0.3, -1.0, 2.0]
     bn.running_var[...] = [0.5, 2.0, 1.5]
     bn.eval()
-    assert gradcheck_module(bn, _x(shape))
+    assert ll.gradcheck_module(bn, _x(shape))
 
 
 def test_batchnorm_gradcheck_without_affine():
@@ -132,7 +110,7 @@ def test_batchnorm_without_bias_matches_pytorch():
     _randomise_affine(bn, tbn)
     _compare_with_torch(bn, tbn, (6, 4), steps=2)
     assert list(bn.state_dict()) == list(tbn.state_dict()) and repr(bn) == repr(tbn).replace("BatchNorm1d", "BatchNorm")
-    assert gradcheck_module(bn, _x((6, 4)))
+    assert ll.gradcheck_module(bn, _x((6, 4)))
 
 
 def test_batchnorm_train_uses_batch_stats_and_running_update_formula():
@@ -220,7 +198,7 @@ def test_batchnorm_functional_equals_module():
 def test_layernorm_gradcheck(shape, ns):
     ln = LayerNorm(ns, dtype=np.float64)
     _randomise_affine(ln)
-    assert gradcheck_module(ln, _x(shape))
+    assert ll.gradcheck_module(ln, _x(shape))
 
 
 @pytest.mark.parametrize("shape, ns", [((5, 6), 6), ((2, 3, 4), (3, 4))])
@@ -237,7 +215,7 @@ def test_layernorm_without_bias_and_functional():
     ln = LayerNorm(4, bias=False, dtype=np.float64)
     assert [n for n, _ in ln.named_parameters()] == ["weight"]
     _randomise_affine(ln)
-    assert gradcheck_module(ln, _x((3, 4)))
+    assert ll.gradcheck_module(ln, _x((3, 4)))
     x = _x((3, 4))
     np.testing.assert_array_equal(layer_norm(x, 4, ln.weight).data, ln(x).data)
     assert ll.gradcheck(lambda t: layer_norm(t, (4,)), _x((3, 4)))
@@ -261,7 +239,7 @@ def test_layernorm_dtype_and_errors():
 def test_groupnorm_gradcheck(groups, shape):
     gn = GroupNorm(groups, 6, dtype=np.float64)
     _randomise_affine(gn)
-    assert gradcheck_module(gn, _x(shape))
+    assert ll.gradcheck_module(gn, _x(shape))
 
 
 @pytest.mark.parametrize("groups, shape", [(2, (3, 6)), (3, (2, 6, 4)), (1, (2, 6, 2, 3))])
@@ -281,7 +259,7 @@ def test_groupnorm_without_bias_matches_pytorch():
     _randomise_affine(gn, tgn)
     _compare_with_torch(gn, tgn, (3, 4, 2))
     assert repr(gn) == repr(tgn)
-    assert gradcheck_module(gn, _x((3, 4, 2)))
+    assert ll.gradcheck_module(gn, _x((3, 4, 2)))
 
 
 def test_groupnorm_dtype_errors_and_functional():

@@ -3,7 +3,7 @@ that shows how deep networks train."""
 
 from . import ops  # noqa: F401  (attaches the operators to Tensor)
 from .backend import get_default_dtype, set_default_dtype
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradcheck_module
 from .ops import concatenate, logsumexp, maximum, minimum, pad, stack, where
 from .random import seed
 from .serialization import load, save
@@ -13,7 +13,8 @@ from .train import Trainer
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "gradcheck_module",
+    "GradcheckError",
     "get_default_dtype", "set_default_dtype", "seed", "save", "load", "Trainer",
     "concatenate", "stack", "pad", "where", "maximum", "minimum", "logsumexp",
 ]

@@ -6,14 +6,15 @@ import numpy as np
 
 from .tensor import Tensor, no_grad
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "gradcheck_module", "GradcheckError"]
 
 
 class GradcheckError(AssertionError):
     """Analytic and numeric gradients disagree."""
 
 
-def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-4, seed: int = 0) -> bool:
+def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-4, seed: int = 0,
+              names=None) -> bool:
     """Check the gradients of ``fn`` against central differences in float64.
 
     ``fn(*inputs)`` may return a tensor of any shape; it is reduced to the scalar
@@ -22,9 +23,11 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     (L(x + ε e_i) − L(x − ε e_i)) / 2ε for every entry i.
 
     Inputs are converted to float64 copies (the originals are not touched).
-    Returns True, or raises :class:`GradcheckError` naming the input, the worst
-    index, the analytic and the numeric values.
+    Returns True, or raises :class:`GradcheckError` naming the input (``names[k]``
+    when given, else "input k"), the worst index, the analytic and the numeric values.
     """
+    if names is not None and len(names) != len(inputs):
+        raise ValueError(f"gradcheck: {len(names)} names for {len(inputs)} inputs")
     xs = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind == "f":
@@ -66,8 +69,33 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
         if err.size and err.max() > 0:
             worst = np.unravel_index(int(np.argmax(err)), x.shape)
             raise GradcheckError(
-                f"gradcheck: input {k} (shape {x.shape}) at index {tuple(int(i) for i in worst)}: "
+                f"gradcheck: {names[k] if names is not None else f'input {k}'} (shape {x.shape}) at index {tuple(int(i) for i in worst)}: "
                 f"analytic {analytic[worst]:.10g} vs numeric {numeric[worst]:.10g} "
                 f"(atol={atol}, rtol={rtol}, eps={eps})"
             )
     return True
+
+
+def gradcheck_module(module, *inputs, **kwargs) -> bool:
+    """:func:`gradcheck` of ``module(*inputs)`` with respect to the inputs *and* every parameter
+    of ``module``: each parameter is swapped for gradcheck's float64 copy during the check and
+    put back afterwards (the module is otherwise untouched). An error names the parameter.
+    ``kwargs`` go to :func:`gradcheck` (eps, atol, rtol, seed)."""
+    named = list(module.named_parameters())
+    n_in = len(inputs)
+
+    def fn(*args):
+        saved = []
+        for (name, _), t in zip(named, args[n_in:]):
+            owner_name, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            saved.append((owner, leaf, owner._parameters[leaf]))
+            owner._parameters[leaf] = t  # route the forward through gradcheck's copy
+        try:
+            return module(*args[:n_in])
+        finally:
+            for owner, leaf, p in saved:
+                owner._parameters[leaf] = p
+
+    labels = [f"input {i}" for i in range(n_in)] + [f"parameter '{n}'" for n, _ in named]
+    return gradcheck(fn, *inputs, *(p for _, p in named), names=labels, **kwargs)

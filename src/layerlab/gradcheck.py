@@ -68,8 +68,9 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
         err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if err.size and err.max() > 0:
             worst = np.unravel_index(int(np.argmax(err)), x.shape)
+            what = names[k] if names is not None else f"input {k}"
             raise GradcheckError(
-                f"gradcheck: {names[k] if names is not None else f'input {k}'} (shape {x.shape}) at index {tuple(int(i) for i in worst)}: "
+                f"gradcheck: {what} (shape {x.shape}) at index {tuple(int(i) for i in worst)}: "
                 f"analytic {analytic[worst]:.10g} vs numeric {numeric[worst]:.10g} "
                 f"(atol={atol}, rtol={rtol}, eps={eps})"
             )

@@ -40,7 +40,7 @@ from .common import fit_iterations, mlp
 from .linearity import accuracy, best_linear_accuracy, regions_figure
 from .registry import Claim, Context, Result, experiment
 
-__all__ = ["SymmetryConfig", "run_symmetry", "IDENTICAL_RTOL", "BROKEN_MIN"]
+__all__ = ["SymmetryConfig", "run_symmetry", "IDENTICAL_RTOL", "BROKEN_MIN", "PRACTICAL_RTOL"]
 
 #: "the units stay identical": the Symmetry probe's rel_max_dist (largest distance between two units'
 #: weight vectors over the largest vector's norm) at most this at every sampled step of the float64 runs
@@ -85,7 +85,7 @@ def _flush_probe(ctx: Context, probe, prefix: str) -> None:
 
 
 def run_symmetry(config: SymmetryConfig, ctx: Context, x: np.ndarray, y: np.ndarray) -> list[dict]:
-    """Train every (activation, initialisation); return one dict per run with the model, the loss curve,
+    """Train every (activation, initialisation, dtype in DTYPES); return one dict per run with the model, the loss curve,
     the training accuracy and the Symmetry probe's series per hidden layer."""
     if len(config.lrs) != len(config.activations):
         raise ValueError(f"symmetry: lrs {config.lrs} must give one learning rate per activation "

@@ -85,8 +85,8 @@ def _flush_probe(ctx: Context, probe, prefix: str) -> None:
 
 
 def run_symmetry(config: SymmetryConfig, ctx: Context, x: np.ndarray, y: np.ndarray) -> list[dict]:
-    """Train every (activation, initialisation, dtype in DTYPES); return one dict per run with the model, the loss curve,
-    the training accuracy and the Symmetry probe's series per hidden layer."""
+    """Train every (activation, initialisation, dtype in DTYPES); return one dict per run with the model,
+    the loss curve, the training accuracy and the Symmetry probe's series per hidden layer."""
     if len(config.lrs) != len(config.activations):
         raise ValueError(f"symmetry: lrs {config.lrs} must give one learning rate per activation "
                          f"{config.activations}")

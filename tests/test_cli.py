@@ -49,7 +49,7 @@ def cli_lab(monkeypatch, tmp_path):
     saved, problems = dict(registry.REGISTRY), list(lab.LOAD_PROBLEMS)
     registry.REGISTRY.clear()
     lab.LOAD_PROBLEMS.clear()
-    monkeypatch.setattr(lab, "_loaded", True)
+    monkeypatch.setattr(registry, "_loaded", True)
     monkeypatch.setenv("LAYERLAB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "200")
     experiment("t_echo", topic="testing", summary="echoes its config into a claim")(echo)
@@ -83,12 +83,11 @@ def test_no_command_prints_help(cli_lab, capsys):
 
 
 def test_list(cli_lab, capsys):
-    lab.LOAD_PROBLEMS.append(("zz_missing", "not found (listed in EXPERIMENT_MODULES)"))
     lab.LOAD_PROBLEMS.append(("zz_broken", "Traceback ...\nSyntaxError: bad"))
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "t_echo" in out and "testing" in out and "echoes its config into a claim" in out
-    assert "not found: lab.zz_missing" in out and "lab.zz_broken failed to import: SyntaxError: bad" in out
+    assert "lab.experiments.zz_broken failed to import: SyntaxError: bad" in out
 
 
 def test_run_with_quick_set_seed_out(cli_lab, tmp_path, capsys):

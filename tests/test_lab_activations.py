@@ -11,8 +11,8 @@ import pytest
 
 from layerlab import data, nn, optim
 from layerlab.lab import ConfigError, Context, make_config
-from layerlab.lab import activations as A
-from layerlab.lab import dropout as D
+from layerlab.lab.experiments import activations as A
+from layerlab.lab.experiments import dropout as D
 from layerlab.lab.runner import run_experiment
 from layerlab.store import Store
 from layerlab.tensor import Tensor

@@ -6,6 +6,7 @@ removed afterwards, so the package's own experiments are untouched (and never ru
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import io
 from html import escape as html_escape
@@ -81,7 +82,7 @@ def lab_registry(monkeypatch):
     problems = list(lab.LOAD_PROBLEMS)
     registry.REGISTRY.clear()
     lab.LOAD_PROBLEMS.clear()
-    monkeypatch.setattr(lab, "_loaded", True)
+    monkeypatch.setattr(registry, "_loaded", True)
 
     def register(name, fn, topic="test", summary=None, config=None):
         return experiment(name, topic, summary or f"{name} summary", config=config)(fn).experiment
@@ -211,27 +212,71 @@ def test_claims_are_strict_about_the_verdict():
         Claim("6", "t", holds=True, measured=0.5)
 
 
-def test_discovery_skips_missing_and_records_broken_modules(lab_registry, tmp_path, monkeypatch):
-    (tmp_path / "zz_broken_topic.py").write_text("raise RuntimeError('this topic is broken')\n")
-    (tmp_path / "zz_extra_topic.py").write_text(textwrap.dedent("""
-        from layerlab.lab import Result, experiment
+def test_discovery_scans_the_package_in_lecture_order_and_records_broken_modules(lab_registry, tmp_path,
+                                                                               monkeypatch):
+    pkg = tmp_path / "zz_lab_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "zz_broken_topic.py").write_text("raise RuntimeError('this topic is broken')\n")
+    (pkg / "_zz_private.py").write_text("raise RuntimeError('private modules are not experiments')\n")
+    for module, name, order in (("aa_late", "zz_late", 9), ("zz_early", "zz_early", 2), ("mm_none", "zz_none", None)):
+        (pkg / f"{module}.py").write_text(textwrap.dedent(f"""
+            from layerlab.lab import Result, experiment
 
-        @experiment("zz_extra", topic="t", summary="found without being listed")
-        def run(config, ctx):
-            return Result()
-    """))
-    monkeypatch.setattr(lab, "__path__", [str(tmp_path)])  # only the temporary topic modules
-    monkeypatch.setattr(lab, "EXPERIMENT_MODULES", ["zz_missing_topic", "zz_extra_topic"])
+            @experiment("{name}", topic="t", order={order}, summary="found without being listed")
+            def run(config, ctx):
+                return Result()
+        """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "EXPERIMENTS_PACKAGE", "zz_lab_pkg")
     try:
         lab.load_experiments(reload=True)
         problems = dict(lab.LOAD_PROBLEMS)
-        assert problems["zz_missing_topic"].startswith("not found")
+        assert list(problems) == ["zz_broken_topic"]
         assert "RuntimeError: this topic is broken" in problems["zz_broken_topic"]
-        assert [e.name for e in lab.all_experiments()] == ["zz_extra"]
+        assert [e.name for e in lab.all_experiments()] == ["zz_early", "zz_late", "zz_none"]
         assert [m for m, _ in lab.import_errors()] == ["zz_broken_topic"]
     finally:
-        for m in ("zz_extra_topic", "zz_broken_topic"):
-            sys.modules.pop(f"layerlab.lab.{m}", None)
+        for m in list(sys.modules):
+            if m.startswith("zz_lab_pkg"):
+                sys.modules.pop(m)
+
+
+def _experiment_modules() -> list[Path]:
+    import layerlab.lab.experiments as pkg
+
+    return sorted(p for p in Path(pkg.__path__[0]).glob("*.py") if not p.name.startswith("_"))
+
+
+def test_the_core_names_no_experiment_module():
+    """Discovery is by scanning: no module list (or any literal naming an experiment module) in the core."""
+    import layerlab.lab as core
+
+    topics = {p.stem for p in _experiment_modules()}
+    assert len(topics) >= 10
+    for path in Path(core.__path__[0]).glob("*.py"):
+        literals = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)
+                    and isinstance(n.value, str)}
+        assert not literals & topics, f"{path.name} names experiment modules {sorted(literals & topics)}"
+
+
+# the public API an experiment may import besides the lab core
+_PUBLIC = {"layerlab", "layerlab.nn", "layerlab.optim", "layerlab.data", "layerlab.probes", "layerlab.train",
+           "layerlab.lab", "layerlab.lab.stats", "layerlab.lab.training", "layerlab.lab.figures"}
+
+
+@pytest.mark.parametrize("path", _experiment_modules(), ids=lambda p: p.stem)
+def test_an_experiment_imports_the_core_and_the_public_api_only(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path.name}:{node.lineno}: relative import"
+            if node.module.startswith("layerlab"):
+                assert node.module in _PUBLIC, f"{path.name}:{node.lineno}: imports {node.module}"
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name}:{node.lineno}: imports private names {private}"
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                assert not a.name.startswith("layerlab") or a.name in _PUBLIC, f"{path.name}: imports {a.name}"
 
 
 # -- context -----------------------------------------------------------------------------------------------

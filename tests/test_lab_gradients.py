@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from layerlab import data, nn
-from layerlab.lab import dying_relu as D
-from layerlab.lab import gradients as G
-from layerlab.lab.common import mlp
-from layerlab.lab.registry import Context
+from layerlab.lab.experiments import dying_relu as D
+from layerlab.lab.experiments import gradients as G
+from layerlab.lab.training import mlp
+from layerlab.lab import Context
 from layerlab.lab.runner import run_experiment
 from layerlab.probes import ActivationStats, sign_agreement
 from layerlab.store import Store

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from layerlab import nn
-from layerlab.lab import initialization as I
+from layerlab.lab.experiments import initialization as I
 from layerlab.lab.runner import run_experiment
 from layerlab.store import Store
 
@@ -114,7 +114,7 @@ def test_probe_forward_matches_numpy_oracle(act, fn):
 
 
 def test_run_forward_is_deterministic():
-    from layerlab.lab.registry import Context
+    from layerlab.lab import Context
 
     cfg = I.ForwardConfig(n=30, width=20, depth=2)
     a, _ = I.run_forward(cfg, Context("/tmp/unused-layerlab-test", seed=3))

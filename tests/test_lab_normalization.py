@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from layerlab import data, nn
-from layerlab.lab import normalization as N
+from layerlab.lab.experiments import normalization as N
 from layerlab.lab.runner import run_experiment
 from layerlab.store import Store
 from layerlab.tensor import Tensor, no_grad

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from layerlab.lab import gelu as G
-from layerlab.lab import selu as S
+from layerlab.lab.experiments import gelu as G
+from layerlab.lab.experiments import selu as S
 from layerlab.lab.runner import run_experiment
 from layerlab.store import Store
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from layerlab import data, nn, optim
-from layerlab.lab import linearity as L
-from layerlab.lab import symmetry as S
-from layerlab.lab import training_init as T
-from layerlab.lab.common import mlp
-from layerlab.lab.registry import Context
+from layerlab.lab.experiments import linearity as L
+from layerlab.lab.experiments import symmetry as S
+from layerlab.lab.experiments import training_init as T
+from layerlab.lab.training import mlp
+from layerlab.lab import Context
 from layerlab.lab.runner import run_experiment
 from layerlab.store import Store
 from layerlab.tensor import Tensor, no_grad

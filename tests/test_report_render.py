@@ -69,7 +69,7 @@ def lecture(tmp_path_factory):
     lab.LOAD_PROBLEMS.clear()
     root = tmp_path_factory.mktemp("render")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(lab, "_loaded", True)
+        mp.setattr(registry, "_loaded", True)
         try:
             experiment("t_plots", topic="render", summary="three figures")(plots)
             experiment("t_broken", topic="render", summary="fails")(broken)

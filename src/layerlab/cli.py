@@ -36,9 +36,8 @@ def _experiments_help() -> str:
     width = max(len(e.name) for e in exps)
     lines = ["experiments (layerlab run NAME; `lecture` runs them all):"]
     lines += [f"  {e.name:<{width}}  {e.summary}" for e in exps]
-    broken = [m for m, p in LOAD_PROBLEMS if not p.startswith("not found")]
-    if broken:
-        lines.append(f"  (failed to import: {', '.join('lab.' + m for m in broken)})")
+    if LOAD_PROBLEMS:
+        lines.append(f"  (failed to import: {', '.join('lab.experiments.' + m for m, _ in LOAD_PROBLEMS)})")
     return "\n".join(lines)
 
 
@@ -106,14 +105,9 @@ def _cmd_list(args) -> int:
     for e in exps:
         table.add_row(escape(e.name), escape(e.topic), escape(e.summary))
     console.print(table)
-    missing = [m for m, p in LOAD_PROBLEMS if p.startswith("not found")]
-    if missing:
-        console.print(f"[dim]note: listed in EXPERIMENT_MODULES but not found: "
-                      f"{escape(', '.join('lab.' + m for m in missing))}[/]")
     for module, problem in LOAD_PROBLEMS:
-        if not problem.startswith("not found"):
-            console.print(f"[yellow]warning: lab.{escape(module)} failed to import:[/] "
-                          f"{escape(problem.strip().splitlines()[-1])}")
+        console.print(f"[yellow]warning: lab.experiments.{escape(module)} failed to import:[/] "
+                      f"{escape(problem.strip().splitlines()[-1])}")
     return 0
 
 

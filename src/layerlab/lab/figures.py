@@ -16,11 +16,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+import layerlab as ll
+
 from ..fileio import atomic_open
 
 __all__ = [
     "new_figure", "layer_histograms", "layer_histogram_grid", "loss_curves", "percentile_bands",
-    "percentile_band_grid", "layer_profile", "bar_chart", "table_figure", "save_png", "COLORS",
+    "percentile_band_grid", "layer_profile", "bar_chart", "table_figure", "regions_figure", "save_png", "COLORS",
 ]
 
 # A colour-blind-safe cycle (Okabe–Ito), one colour per condition across all figures of a report.
@@ -385,4 +387,38 @@ def table_figure(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
             cell.set_text_props(weight="bold")
     if title:
         ax.set_title(title, fontsize=10)
+    return fig
+
+
+def regions_figure(models: dict, x: np.ndarray, y: np.ndarray, line: tuple[float, np.ndarray, float, int],
+                   title: str = "What each network learned on the two spirals (training set)"):
+    """Decision regions of 2-D, two-class networks over their training points.
+
+    ``models``: ``{label: (model, accuracy, draw_line)}``; ``line``: ``stats.best_linear_accuracy``'s result,
+    drawn dashed on the panels with ``draw_line``.
+    """
+    fig, axes = new_figure(1, len(models), panel=(2.3, 2.3), title=title)
+    lim = 1.15 * float(np.abs(x).max())
+    g = np.linspace(-lim, lim, 161, dtype=x.dtype)
+    gx, gy = np.meshgrid(g, g)
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    best_acc, u, t, _ = line
+    for ax, (label, (model, acc, linear)) in zip(axes[0], models.items()):
+        with ll.no_grad():
+            dtype = next(model.parameters()).dtype  # a float64 model is drawn on a float64 grid
+            z = model(ll.Tensor(grid.astype(dtype))).data.argmax(axis=1).reshape(gx.shape)
+        ax.contourf(gx, gy, z, levels=[-0.5, 0.5, 1.5], colors=["#cfe3f3", "#fbd9c4"])
+        ax.scatter(x[:, 0], x[:, 1], c=np.where(y == 0, COLORS[0], COLORS[1]), s=3, linewidths=0)
+        if linear:  # the best line u·x = t
+            s = np.linspace(-2 * lim, 2 * lim, 2)
+            p0 = u * t
+            ax.plot(p0[0] - u[1] * s, p0[1] + u[0] * s, "k--", linewidth=0.9,
+                    label=f"best line: {best_acc:.3f}")
+            ax.legend(loc="lower left", fontsize=6, frameon=False)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_title(f"{label}\ntraining accuracy {acc:.3f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
     return fig

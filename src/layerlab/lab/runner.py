@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..store import Store, default_store_path, layerlab_home, to_jsonable
-from . import import_errors, load_experiments
-from .registry import Claim, ConfigError, Context, Experiment, NullProgress, Result, all_experiments, get, \
-    parse_overrides
+from .claims import Claim, Result
+from .config import ConfigError, parse_overrides
+from .context import Context, NullProgress
+from .registry import Experiment, all_experiments, get, import_errors, load_experiments
 from .report import claims_table, lecture_table, write_index, write_report, write_text_atomic
 
 __all__ = ["run_experiment", "run_lecture", "Outcome", "LectureOutcome", "RichProgress", "make_console",

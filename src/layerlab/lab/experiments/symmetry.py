@@ -33,12 +33,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import data, optim
-from ..probes import Symmetry
-from . import figures
-from .common import fit_iterations, mlp
-from .linearity import accuracy, best_linear_accuracy, regions_figure
-from .registry import Claim, Context, Result, experiment
+from layerlab import data, optim
+from layerlab.probes import Symmetry
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.stats import accuracy, best_linear_accuracy
+from layerlab.lab.training import fit_iterations, mlp
 
 __all__ = ["SymmetryConfig", "run_symmetry", "IDENTICAL_RTOL", "BROKEN_MIN", "PRACTICAL_RTOL"]
 
@@ -77,13 +76,6 @@ INITS = {"zeros": ("constant", "zeros"), "constant": ("constant", None), "Xavier
 DTYPES = {"constant": (np.float64, np.float32), "random": (np.float32,)}
 
 
-def _flush_probe(ctx: Context, probe, prefix: str) -> None:
-    """Send the probe's new records to the store with the run's label in front of the layer name
-    (several models share one store run)."""
-    probe.flush_to(lambda records: [ctx.run.log_probe(r["step"], f"{prefix}/{r['layer']}",
-                                                      f"{r['kind']}/{r['stat']}", r["value"]) for r in records])
-
-
 def run_symmetry(config: SymmetryConfig, ctx: Context, x: np.ndarray, y: np.ndarray) -> list[dict]:
     """Train every (activation, initialisation, dtype in DTYPES); return one dict per run with the model,
     the loss curve, the training accuracy and the Symmetry probe's series per hidden layer."""
@@ -106,7 +98,7 @@ def run_symmetry(config: SymmetryConfig, ctx: Context, x: np.ndarray, y: np.ndar
                 xd = x.astype(dtype)
                 out = fit_iterations(ctx, model, opt, xd, y, config.iterations, config.batch_size, label=label,
                                      callbacks=[probe], seed=ctx.seed)
-                _flush_probe(ctx, probe, label)
+                ctx.flush_probe(probe, label)
                 series = {h: {stat: probe.series(h, stat)[1] for stat in ("rel_max_dist", "max_dev0")}
                           for h in hidden}
                 steps = probe.series(hidden[0], "rel_max_dist")[0]
@@ -133,7 +125,7 @@ def _symmetry_figure(runs: list[dict]):
     return fig
 
 
-@experiment("symmetry", topic="weight initialisation",
+@experiment("symmetry", order=2, topic="weight initialisation",
             summary="all-zero or constant weights: a hidden layer's units stay identical under SGD (Symmetry "
                     "probe 0) and the net is no better than a straight line; random init breaks the tie (claim 2)")
 def run(config: SymmetryConfig, ctx: Context) -> Result:
@@ -213,7 +205,7 @@ def run(config: SymmetryConfig, ctx: Context) -> Result:
     first = config.activations[0]
     shown = {r["label"]: (r["model"], r["accuracy"], r["kind"] != "random") for r in runs
              if r["activation"] == first and (r["dtype"] == "float64" or r["init"] != "constant")}
-    ctx.savefig(regions_figure(shown, x, y, line, title=f"{first}: decision regions after training"), "regions",
+    ctx.savefig(figures.regions_figure(shown, x, y, line, title=f"{first}: decision regions after training"), "regions",
                 caption="With identical units the boundary is a straight line (dashed: the best line found by "
                         "exhaustive search); random initialisation follows the spirals. The float32 panel of "
                         "all-zero weights shows how far rounding, amplified by training, moved the copies apart "

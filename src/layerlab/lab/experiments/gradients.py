@@ -27,13 +27,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import nn, optim
-from ..probes import GradientStats, sign_agreement
-from ..tensor import Tensor
-from ..train import Callback
-from . import figures
-from .common import fashion, fit_iterations, mlp
-from .registry import Claim, Context, Result, experiment
+import layerlab as ll
+
+from layerlab import nn, optim
+from layerlab.probes import GradientStats, sign_agreement
+from layerlab.train import Callback
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.training import fashion, fit_iterations, mlp
 
 __all__ = [
     "SignConfig", "weight_grad", "per_example_signs", "zigzag_path", "same_sign_steps", "check_one_signed",
@@ -52,7 +52,7 @@ TANH_MAX_ONE_SIGN = 0.01
 def weight_grad(model: nn.Module, layer: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """∂L/∂W of ``model[layer]`` (a Linear, shape (out, in)) for the mean cross-entropy on (x, y)."""
     model.zero_grad()
-    nn.CrossEntropyLoss()(model(Tensor(x)), Tensor(y)).backward()
+    nn.CrossEntropyLoss()(model(ll.Tensor(x)), ll.Tensor(y)).backward()
     return np.array(model[layer].weight.grad, copy=True)
 
 
@@ -114,7 +114,7 @@ def zigzag_path(h: np.ndarray, w_star, w0, lr: float, steps: int, rng: np.random
     path, grads = [unit.weight.data[0].copy()], []
     for i in rng.integers(0, len(h), size=steps):
         opt.zero_grad()
-        loss = loss_fn(unit(Tensor(h[i:i + 1])), Tensor(t[i:i + 1, None]))
+        loss = loss_fn(unit(ll.Tensor(h[i:i + 1])), ll.Tensor(t[i:i + 1, None]))
         loss.backward()
         grads.append(unit.weight.grad[0].copy())
         opt.step()
@@ -200,7 +200,7 @@ def _fmt_range(v) -> str:
     return f"{np.mean(v):.1%} (mean; min {np.min(v):.1%}, max {np.max(v):.1%})"
 
 
-@experiment("gradient_signs", topic="activation functions",
+@experiment("gradient_signs", order=9, topic="activation functions",
             summary="sigmoid: the gradients of one unit's incoming weights share one sign per example (zig-zag "
                     "updates), tanh: they do not; a mini-batch sum can mix them (claim 9)")
 def run(config: SignConfig, ctx: Context) -> Result:

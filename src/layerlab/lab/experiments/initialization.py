@@ -32,14 +32,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import nn
-from ..probes import ActivationStats
-from ..tensor import no_grad
-from . import figures
-from .registry import Claim, Context, Result, experiment
+import layerlab as ll
+
+from layerlab import nn
+from layerlab.probes import ActivationStats
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.stats import LayerStats, forward_stats
+from layerlab.lab.training import square_mlp, unit_gaussian
 
 __all__ = [
-    "ForwardConfig", "IdentityConfig", "SETUPS", "LayerStats", "unit_gaussian", "build_mlp", "probe_forward",
+    "ForwardConfig", "IdentityConfig", "SETUPS",
     "ratios", "within_factor", "check_collapse", "check_collapse_to_half", "check_saturation", "check_spread",
     "check_variance_ratio", "check_scaling", "run_forward", "run_identity",
     "TOLERANCE", "SIGMOID_MEAN_TOL", "SIGMOID_MAX_STD", "SATURATED_MIN", "SPREAD_MIN_STD", "SPREAD_MAX_SATURATED",
@@ -82,77 +84,6 @@ SETUPS: dict[str, tuple[str, object]] = {
 #: the bins start just above 0: the exact zeros (about half of the entries) are left out so that
 #: the spread of the positive part is visible.
 HIST_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "relu": (1e-12, 4.0), "identity": None}
-
-
-def unit_gaussian(n: int, width: int, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
-    """The notes' input ``D = np.random.randn(n, width)``, drawn from ``rng`` (float32 by default)."""
-    return rng.standard_normal((int(n), int(width))).astype(dtype)
-
-
-def build_mlp(width: int, depth: int, activation: str | None, init, rng: np.random.Generator,
-              dtype=np.float32) -> nn.Sequential:
-    """``depth`` × (``Linear(width, width, init=init, bias=False)`` then ``activation``).
-
-    ``activation`` is a name for ``nn.activation`` (``None``: linear layers only); ``init``
-    anything ``nn.Linear(init=)`` takes. All weights are drawn from ``rng``, layer by layer.
-    """
-    layers: list[nn.Module] = []
-    for _ in range(int(depth)):
-        layers.append(nn.Linear(width, width, bias=False, init=init, rng=rng, dtype=dtype))
-        if activation is not None:
-            layers.append(nn.activation(activation))
-    return nn.Sequential(*layers)
-
-
-@dataclass
-class LayerStats:
-    """What one forward pass shows of one layer: the statistics of its pre-activations a and its
-    activations h over all N × units entries, and the histogram of h."""
-
-    layer: int
-    mean: float
-    std: float
-    p15: float
-    p50: float
-    p85: float
-    saturated: float | None
-    dead: float | None
-    pre_mean: float
-    pre_std: float
-    hist: tuple[np.ndarray, np.ndarray] | None
-
-    def row(self) -> dict:
-        """A flat dict for a record table (no histogram)."""
-        out = {"layer": self.layer, "mean": self.mean, "std": self.std, "p15": self.p15, "p50": self.p50,
-               "p85": self.p85, "pre_mean": self.pre_mean, "pre_std": self.pre_std}
-        if self.saturated is not None:
-            out["saturated"] = self.saturated
-        if self.dead is not None:
-            out["dead"] = self.dead
-        return out
-
-
-def probe_forward(model: nn.Module, x: np.ndarray, *, layers=None, bins: int = 50,
-                  hist_range: tuple[float, float] | None = None) -> tuple[list[LayerStats], np.ndarray]:
-    """One forward pass of ``model`` on ``x`` under :class:`ActivationStats`; returns the per-layer
-    statistics (in the model's order) and the output.
-
-    ``layers``: which modules to measure (default: the activation modules; ``nn.Linear`` for a
-    purely linear net). ``hist_range``: the bins of the activations' histograms.
-    """
-    probe = ActivationStats(model, layers=layers, bins=bins, range=None if hist_range is None else {"post": hist_range})
-    with no_grad(), probe:
-        out = model(x)
-    summary = probe.summary()
-    hists = probe.histograms(kind="post")
-    stats = []
-    for i, name in enumerate(probe.layer_names, 1):
-        s = summary[name]
-        stats.append(LayerStats(
-            layer=i, mean=s["post/mean"], std=s["post/std"], p15=s["post/p15"], p50=s["post/p50"],
-            p85=s["post/p85"], saturated=s.get("post/saturated"), dead=s.get("post/dead"),
-            pre_mean=s["pre/mean"], pre_std=s["pre/std"], hist=hists.get(name)))
-    return stats, out.data
 
 
 # -- the verdicts (plain functions of the measured numbers) -----------------------------------------------------
@@ -272,15 +203,15 @@ def run_forward(config: ForwardConfig, ctx: Context) -> tuple[dict[str, list[Lay
     for label, (act, init) in SETUPS.items():
         if init == "small":
             init = ("normal", {"std": config.small_std})
-        model = build_mlp(config.width, config.depth, act, init, ctx.rng_for("weights", label))
-        stats, _ = probe_forward(model, x, bins=config.bins, hist_range=HIST_RANGES[act])
+        model = square_mlp(config.width, config.depth, act, init, ctx.rng_for("weights", label))
+        stats, _ = forward_stats(model, x, bins=config.bins, hist_range=HIST_RANGES[act])
         results[label] = stats
         for s in stats:
             ctx.run.log_probes(0, f"{label}/h{s.layer}", {k: v for k, v in s.row().items() if k != "layer"})
     return results, float(x.std())
 
 
-@experiment("init_forward", topic="weight initialisation",
+@experiment("init_forward", order=3, topic="weight initialisation",
             summary="5 × 500 tanh/sigmoid/ReLU layers, one forward pass: 0.01·randn collapses, randn saturates, "
                     "Xavier keeps a spread for tanh, He for ReLU (claims 3–5)")
 def forward(config: ForwardConfig, ctx: Context) -> Result:
@@ -433,15 +364,15 @@ def run_identity(config: IdentityConfig, ctx: Context) -> dict[float, dict]:
     out = {}
     for c in config.scales:
         init = ("identity", {"scale": float(c)})
-        lin = build_mlp(config.width, config.depth, None, init, ctx.rng_for("weights", c))
-        stats, y = probe_forward(lin, x, layers=_is_linear, bins=0)
-        th = build_mlp(config.width, config.depth, "tanh", init, ctx.rng_for("weights", c))
-        tstats, ty = probe_forward(th, x, bins=0)
+        lin = square_mlp(config.width, config.depth, None, init, ctx.rng_for("weights", c))
+        stats, y = forward_stats(lin, x, layers=_is_linear, bins=0)
+        th = square_mlp(config.width, config.depth, "tanh", init, ctx.rng_for("weights", c))
+        tstats, ty = forward_stats(th, x, bins=0)
         out[float(c)] = {"x": x, "linear": stats, "y": y, "tanh": tstats, "y_tanh": ty}
     return out
 
 
-@experiment("init_identity", topic="weight initialisation",
+@experiment("init_identity", order=6, topic="weight initialisation",
             summary="W = 0.5·I and 1.5·I over 5 linear layers scale the output by 0.5⁵ ≈ 0.031 and "
                     "1.5⁵ ≈ 7.59 (claim 6)")
 def identity(config: IdentityConfig, ctx: Context) -> Result:

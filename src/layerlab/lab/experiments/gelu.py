@@ -20,9 +20,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import nn
-from . import figures
-from .registry import Claim, Context, Result, experiment
+from layerlab import nn
+from layerlab.lab import Claim, Context, Result, experiment, figures
 
 __all__ = ["GeluConfig", "TANH_TOL", "SIGMOID_TOL", "FORMS", "gelu_forms", "max_error", "run_gelu"]
 
@@ -101,7 +100,7 @@ def _figure(x, forms, view: float = 6.0):
     return fig
 
 
-@experiment("gelu", topic="activation functions",
+@experiment("gelu", order=14, topic="activation functions",
             summary="GELU's tanh form is within 1e-3 and x·σ(1.702x) within 0.03 of the exact x·Φ(x) (claim 14)")
 def gelu(config: GeluConfig, ctx: Context) -> Result:
     """Seed 001, module 7.3: how close the notes' two GELU approximations are to x·Φ(x)."""

@@ -31,14 +31,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import data, nn, optim
-from ..tensor import Tensor, no_grad
-from . import figures
-from .common import fit_iterations, mlp
-from .registry import Claim, Context, Result, experiment
+import layerlab as ll
 
-__all__ = ["LinearityConfig", "composed_map", "map_deviation", "best_linear_accuracy", "accuracy",
-           "regions_figure", "ACC_TARGET", "MAP_RTOL"]
+from layerlab import data, nn, optim
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.stats import accuracy, best_linear_accuracy
+from layerlab.lab.training import fit_iterations, mlp
+
+__all__ = ["LinearityConfig", "composed_map", "map_deviation", "ACC_TARGET", "MAP_RTOL"]
 
 #: the notes' contrast, as issue [lab] states it: tanh / ReLU nets reach at least this training accuracy
 ACC_TARGET = 0.98
@@ -79,70 +79,11 @@ def map_deviation(model: nn.Module, x: np.ndarray) -> float:
     """max |f(x) − (x·Mᵀ + c)| / max |f(x)|: how far the network's output is from the single map
     :func:`composed_map` (the network runs in its own dtype, the map in float64)."""
     m, c = composed_map(model)
-    with no_grad():
-        out = model(Tensor(x)).data.astype(np.float64)
+    with ll.no_grad():
+        out = model(ll.Tensor(x)).data.astype(np.float64)
     ref = np.asarray(x, dtype=np.float64) @ m.T + c
     scale = float(np.abs(out).max())
     return float(np.abs(out - ref).max()) / (scale if scale > 0 else 1.0)
-
-
-def best_linear_accuracy(x, y, chunk: int = 2048) -> tuple[float, np.ndarray, float, int]:
-    """The highest training accuracy any straight line reaches on 2-D points of two classes (exact).
-
-    A line classifies by the sign of u·x − t. The order of the projections u·x changes only
-    at the angles where u ⟂ x_i − x_j, so one direction between each pair of consecutive
-    such angles, with every threshold between consecutive projections and both
-    orientations, covers every distinct labelling a line can make (O(n³ log n) work,
-    vectorised; about a second for n = 400).
-
-    Returns:
-        (accuracy, u, t, sign): the best line predicts class 1 where sign·(u·x − t) > 0.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != 2 or len(x) != len(y) or len(x) < 2:
-        raise ValueError(f"best_linear_accuracy: expected x of shape (n, 2), n >= 2, and n labels; got x "
-                         f"{x.shape}, y {y.shape}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"best_linear_accuracy: labels must be 0 or 1, got {np.unique(y)[:10]}")
-    n = len(x)
-    i, j = np.triu_indices(n, 1)
-    d = x[i] - x[j]
-    crit = np.unique(np.mod(np.arctan2(d[:, 1], d[:, 0]) + math.pi / 2, math.pi))
-    angles = np.concatenate([(crit[:-1] + crit[1:]) / 2, [(crit[-1] + crit[0] + math.pi) / 2]])
-    n1 = int((y == 1).sum())
-    cut = np.arange(n + 1)
-    best = (-1, 0.0, 0, 1)  # (correct, angle, cut, sign)
-    for s in range(0, len(angles), chunk):
-        a = angles[s:s + chunk]
-        proj = np.cos(a)[:, None] * x[:, 0] + np.sin(a)[:, None] * x[:, 1]
-        order = np.argsort(proj, axis=1)
-        zeros_below = np.zeros((len(a), n + 1), dtype=np.int64)
-        np.cumsum(y[order] == 0, axis=1, out=zeros_below[:, 1:])
-        # class 0 below the cut, class 1 above: zeros below + ones above
-        correct = zeros_below + (n1 - (cut - zeros_below))
-        flipped = n - correct
-        for arr, sign in ((correct, 1), (flipped, -1)):
-            k = int(arr.argmax())
-            r, p = divmod(k, n + 1)
-            if arr[r, p] > best[0]:
-                best = (int(arr[r, p]), float(a[r]), p, sign)
-    correct, angle, p, sign = best
-    u = np.array([math.cos(angle), math.sin(angle)])
-    proj = np.sort(x @ u)
-    t = (proj[0] - 1.0 if p == 0 else proj[-1] + 1.0 if p == n else (proj[p - 1] + proj[p]) / 2)
-    return correct / n, u, float(t), sign
-
-
-def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of ``x`` whose largest logit is the label (the model in eval mode, no graph)."""
-    was = model.training
-    model.eval()
-    try:
-        with no_grad():
-            return float((model(Tensor(x)).data.argmax(axis=1) == y).mean())
-    finally:
-        model.train(was)
 
 
 # -- the experiment ------------------------------------------------------------------------------------------
@@ -160,41 +101,7 @@ class LinearityConfig:
     QUICK: ClassVar[dict] = {"iterations": 300}
 
 
-def regions_figure(models: dict, x: np.ndarray, y: np.ndarray, line: tuple[float, np.ndarray, float, int],
-                   title: str = "What each network learned on the two spirals (training set)"):
-    """Decision regions of 2-D, two-class networks over their training points.
-
-    ``models``: ``{label: (model, accuracy, draw_line)}``; ``line``: :func:`best_linear_accuracy`'s result,
-    drawn dashed on the panels with ``draw_line``.
-    """
-    fig, axes = figures.new_figure(1, len(models), panel=(2.3, 2.3), title=title)
-    lim = 1.15 * float(np.abs(x).max())
-    g = np.linspace(-lim, lim, 161, dtype=x.dtype)
-    gx, gy = np.meshgrid(g, g)
-    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    best_acc, u, t, _ = line
-    for ax, (label, (model, acc, linear)) in zip(axes[0], models.items()):
-        with no_grad():
-            dtype = next(model.parameters()).dtype  # a float64 model is drawn on a float64 grid
-            z = model(Tensor(grid.astype(dtype))).data.argmax(axis=1).reshape(gx.shape)
-        ax.contourf(gx, gy, z, levels=[-0.5, 0.5, 1.5], colors=["#cfe3f3", "#fbd9c4"])
-        ax.scatter(x[:, 0], x[:, 1], c=np.where(y == 0, figures.COLORS[0], figures.COLORS[1]), s=3, linewidths=0)
-        if linear:  # the best line u·x = t
-            s = np.linspace(-2 * lim, 2 * lim, 2)
-            p0 = u * t
-            ax.plot(p0[0] - u[1] * s, p0[1] + u[0] * s, "k--", linewidth=0.9,
-                    label=f"best line: {best_acc:.3f}")
-            ax.legend(loc="lower left", fontsize=6, frameon=False)
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_title(f"{label}\ntraining accuracy {acc:.3f}")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
-    return fig
-
-
-@experiment("linearity", topic="activation functions",
+@experiment("linearity", order=1, topic="activation functions",
             summary="a deep linear network is one linear map: on two spirals it cannot beat a straight line, "
                     "while tanh or ReLU at the same depth fit them (claim 1)")
 def run(config: LinearityConfig, ctx: Context) -> Result:
@@ -263,7 +170,7 @@ def run(config: LinearityConfig, ctx: Context) -> Result:
         f"linear {deep_acc:.3f})",
         cond, figure="loss")
 
-    ctx.savefig(regions_figure(models, x, y, line), "regions",
+    ctx.savefig(figures.regions_figure(models, x, y, line), "regions",
                 caption="Decision regions on the training points. Both linear networks draw a straight boundary "
                         "(dashed: the best line found by exhaustive search, which maximises accuracy rather than "
                         "cross-entropy); tanh and ReLU nets of the same depth follow the spirals.")

@@ -20,9 +20,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import figures
-from .initialization import LayerStats, build_mlp, probe_forward, unit_gaussian
-from .registry import Claim, Context, Result, experiment
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.stats import LayerStats, forward_stats
+from layerlab.lab.training import square_mlp, unit_gaussian
 
 __all__ = ["SeluConfig", "relu_var", "MEAN_TOL", "VAR_TOL", "SELU_RANGE", "check_normalised", "first_violation",
            "run_selu"]
@@ -69,8 +69,8 @@ def run_selu(config: SeluConfig, ctx: Context) -> tuple[dict[str, list[LayerStat
     x = unit_gaussian(config.n, config.width, ctx.rng_for("input"))
     out = {}
     for label, act, hist_range in (("SELU", "selu", SELU_RANGE), ("ReLU", "relu", None)):
-        model = build_mlp(config.width, config.depth, act, "lecun_normal", ctx.rng_for("weights", label))
-        stats, _ = probe_forward(model, x, bins=config.bins, hist_range=hist_range)
+        model = square_mlp(config.width, config.depth, act, "lecun_normal", ctx.rng_for("weights", label))
+        stats, _ = forward_stats(model, x, bins=config.bins, hist_range=hist_range)
         out[label] = stats
         for s in stats:
             ctx.run.log_probes(0, f"{label}/h{s.layer}", {"mean": s.mean, "var": s.std ** 2})
@@ -99,7 +99,7 @@ def _profile_figure(res: dict[str, list[LayerStats]]):
     return fig
 
 
-@experiment("selu", topic="activation functions",
+@experiment("selu", order=13, topic="activation functions",
             summary="SELU with LeCun-normal init keeps mean ≈ 0, variance ≈ 1 through 32 layers; "
                     "ReLU does not (claim 13)")
 def selu(config: SeluConfig, ctx: Context) -> Result:

@@ -25,13 +25,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import nn, optim
-from ..probes import ActivationStats
-from ..tensor import Tensor, no_grad
-from ..train import Callback
-from . import figures
-from .common import fashion, fit_iterations, mean_tail
-from .registry import Claim, Context, Result, experiment
+import layerlab as ll
+
+from layerlab import nn, optim
+from layerlab.probes import ActivationStats
+from layerlab.train import Callback
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.stats import tail_mean
+from layerlab.lab.training import fashion, fit_iterations
 
 __all__ = [
     "BatchNormConfig", "BatchOneConfig", "norm_mlp", "percentile_drift", "batch_statistics_xhat",
@@ -99,8 +100,8 @@ def _loss(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     was = model.training
     model.eval()
     try:
-        with no_grad():
-            return float(nn.CrossEntropyLoss()(model(Tensor(x)), Tensor(y)).item())
+        with ll.no_grad():
+            return float(nn.CrossEntropyLoss()(model(ll.Tensor(x)), ll.Tensor(y)).item())
     finally:
         model.train(was)
 
@@ -124,8 +125,8 @@ class _FixedBatchPercentiles(Callback):
         buffers = {k: np.array(v, copy=True) for k, v in model.state_dict().items() if "running" in k
                    or "num_batches" in k}
         probe = ActivationStats(model, layers=lambda name, m: name in self.watch, bins=0)
-        with no_grad(), probe:
-            model(Tensor(self.x))
+        with ll.no_grad(), probe:
+            model(ll.Tensor(self.x))
         if buffers:
             model.load_state_dict({**model.state_dict(), **buffers})
         summary = probe.summary()
@@ -202,7 +203,7 @@ def _fr(values: dict) -> str:
     return ", ".join(f"{h} {v:.3f}" for h, v in values.items())
 
 
-@experiment("batch_norm", topic="batch normalisation",
+@experiment("batch_norm", order=11, topic="batch normalisation",
             summary="7 sigmoid layers, W = 0.1·randn: with batch norm the loss falls much faster and h1, h4, h7 stay "
                     "stable; without it they drift (claim 11)")
 def batch_norm(config: BatchNormConfig, ctx: Context) -> Result:
@@ -222,7 +223,7 @@ def batch_norm(config: BatchNormConfig, ctx: Context) -> Result:
                                  config.batch_size, label=f"{label}, η = {lr:g}", callbacks=[tracker], seed=ctx.seed)
             bands = {kind: tracker.bands(kind) for kind in ("post", "pre")}
             res[(lr, label)] = {
-                "losses": out["losses"], "diverged": out["diverged"], "tail": mean_tail(out["losses"], config.tail),
+                "losses": out["losses"], "diverged": out["diverged"], "tail": tail_mean(out["losses"], config.tail),
                 "bands": bands, "drift": {h: percentile_drift(b) for h, b in bands["post"].items()},
                 "drift_pre": {h: percentile_drift(b) for h, b in bands["pre"].items()},
             }
@@ -315,7 +316,7 @@ class BatchOneConfig:
     QUICK: ClassVar[dict] = {"iterations": 1500}
 
 
-@experiment("norm_batch_one", topic="batch normalisation",
+@experiment("norm_batch_one", order=12, topic="batch normalisation",
             summary="batch norm at batch size 1 degenerates (x̂ = 0, layerlab raises); layer norm trains at batch "
                     "size 1 (claim 12)")
 def batch_one(config: BatchOneConfig, ctx: Context) -> Result:
@@ -328,22 +329,22 @@ def batch_one(config: BatchOneConfig, ctx: Context) -> Result:
     # 12a: the first hidden layer's pre-activations a = W·x + b of single examples, standardised by the formula
     first = nn.Linear(784, config.width, init=("normal", {"std": float(config.w_std)}), rng=ctx.rng_for("w", "first"))
     pick = rng.choice(len(x), 256, replace=False)
-    with no_grad():
-        a = first(Tensor(x[pick])).data
+    with ll.no_grad():
+        a = first(ll.Tensor(x[pick])).data
     xhat_1 = [batch_statistics_xhat(a[j:j + 1]) for j in range(2)]        # two different batches of one
     xhat_2 = batch_statistics_xhat(a[:2])                                  # a batch of two
     xhat_256 = batch_statistics_xhat(a)                                    # a batch of 256
     xhat_ln = _layer_statistics_xhat(a[:1])                                # layer norm, one example
     bn = nn.BatchNorm(config.width)
-    with no_grad():
+    with ll.no_grad():
         bn.train()
         try:
-            bn(Tensor(a[:1]))
+            bn(ll.Tensor(a[:1]))
             bn_error = None
         except ValueError as e:
             bn_error = str(e)
         bn.eval()
-        eval_out = bn(Tensor(a[:1])).data  # eval mode uses the running statistics: a batch of one is fine
+        eval_out = bn(ll.Tensor(a[:1])).data  # eval mode uses the running statistics: a batch of one is fine
     max_xhat = max(float(np.abs(v).max()) for v in xhat_1)
     y_1 = [bn.weight.data * xh + bn.bias.data for xh in xhat_1]  # y = γ·x̂ + β (the layer's γ = 1, β = 0)
     same_output = bool(np.array_equal(y_1[0], y_1[1]))

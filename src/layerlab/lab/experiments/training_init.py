@@ -30,14 +30,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import optim
-from ..probes import ActivationStats
-from . import figures
-from .common import fashion, fit_iterations, mean_tail, mlp
-from .registry import Claim, Context, Result, experiment
+from layerlab import optim
+from layerlab.probes import ActivationStats
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.stats import steps_to_below, tail_mean
+from layerlab.lab.training import fashion, fit_iterations, mlp
 
 __all__ = [
-    "PlateauConfig", "DeepReluConfig", "plateau_length", "first_below", "falls_at_once", "loss_at",
+    "PlateauConfig", "DeepReluConfig", "plateau_length", "falls_at_once", "loss_at",
     "FLAT_BAND", "PLATEAU_MIN", "FALL_WITHIN", "NOTES_PLATEAU", "REPORT_AT", "SMALL", "XAVIER", "HE",
 ]
 
@@ -70,32 +70,18 @@ def plateau_length(losses, band: float = FLAT_BAND) -> int:
     return int(np.argmax(out)) if out.any() else int(v.size)
 
 
-def first_below(losses, level: float) -> int | None:
-    """The first iteration whose loss is below ``level`` (None if none is)."""
-    v = np.asarray(losses, dtype=np.float64)
-    hit = np.flatnonzero(v < level)
-    return int(hit[0]) if hit.size else None
-
-
 def falls_at_once(losses, band: float = FLAT_BAND, within: int = FALL_WITHIN) -> bool:
     """True when the loss is below L₀ − ``band`` by iteration ``within`` and stays below it (finite)
     at every later iteration."""
     v = np.asarray(losses, dtype=np.float64)
     level = v[0] - band
-    t = first_below(v, level)
+    t = steps_to_below(v, level)
     return t is not None and t <= within and bool(np.all(v[t:] < level))
 
 
 def loss_at(losses, t: int) -> float:
     """The loss at iteration ``t`` (NaN when the run is shorter)."""
     return float(losses[t]) if 0 <= t < len(losses) else float("nan")
-
-
-def _flush_probe(ctx: Context, probe, prefix: str) -> None:
-    """Send the probe's new records to the store with the run's label in front of the layer name
-    (several models share one store run)."""
-    probe.flush_to(lambda records: [ctx.run.log_probe(r["step"], f"{prefix}/{r['layer']}",
-                                                      f"{r['kind']}/{r['stat']}", r["value"]) for r in records])
 
 
 def _fmt_it(t: int | None, n: int) -> str:
@@ -139,7 +125,7 @@ def _plateau_figure(curves: dict, lr: float, band: float):
     return fig, logy
 
 
-@experiment("training_init", topic="weight initialisation",
+@experiment("training_init", order=7, topic="weight initialisation",
             summary="784-500-500-500-10 tanh on Fashion-MNIST: W = 0.01·randn sits on a plateau for tens of "
                     "iterations while Xavier falls at once — at the notes' η = 0.5 and at η = 0.1 (claim 7)")
 def plateau(config: PlateauConfig, ctx: Context) -> Result:
@@ -174,13 +160,13 @@ def plateau(config: PlateauConfig, ctx: Context) -> Result:
                     "η": lr, "init": label, "seed": s, "loss at 0": loss_at(curve, 0),
                     **{f"loss at {t}": loss_at(curve, t) for t in REPORT_AT},
                     "plateau (iterations within ±0.1)": plateau_length(curve),
-                    "first below start − 0.1": first_below(curve, curve[0] - FLAT_BAND),
+                    "first below start − 0.1": steps_to_below(curve, curve[0] - FLAT_BAND),
                     "max loss": float(np.nanmax(curve)), "final loss": loss_at(curve, len(curve) - 1),
                     "non-finite at": out["diverged"]})
         flat = all(p >= PLATEAU_MIN for p, *_ in per_seed)
         falls = all(f for _, f, *_ in per_seed)
         p0, _, small0, xav0 = per_seed[0]
-        xav_first = first_below(xav0, xav0[0] - FLAT_BAND)
+        xav_first = steps_to_below(xav0, xav0[0] - FLAT_BAND)
         at = [t for t in REPORT_AT if t < n]
         measured = (
             f"{small_label}: leaves ±{FLAT_BAND:g} around its start ({small0[0]:.3f}): "
@@ -248,7 +234,7 @@ def _profile(probe: ActivationStats) -> tuple[list[float], list[float]]:
     return start, end
 
 
-@experiment("deep_relu_init", topic="weight initialisation",
+@experiment("deep_relu_init", order=8, topic="weight initialisation",
             summary="784-100-6×50-10 ReLU on Fashion-MNIST: He init (randn/√(fan_in/2)) trains faster than "
                     "Xavier (randn/√fan_in) (claim 8)")
 def deep_relu(config: DeepReluConfig, ctx: Context) -> Result:
@@ -275,12 +261,12 @@ def deep_relu(config: DeepReluConfig, ctx: Context) -> Result:
                                      config.batch_size, label=f"eta={lr:g}/{label}/seed {s}", callbacks=cbs,
                                      seed=ctx.seed + s)
                 if cbs:
-                    _flush_probe(ctx, probe, f"eta={lr:g}/{label}/seed {s}")
+                    ctx.flush_probe(probe, f"eta={lr:g}/{label}/seed {s}")
                     start, end = _profile(probe)
                     short = label.split(" ")[0]
                     profiles[f"{short}, step 0"] = start
                     profiles[f"{short}, step {config.iterations - 1}"] = end
-                tails[label].append(mean_tail(out["losses"], config.tail))
+                tails[label].append(tail_mean(out["losses"], config.tail))
                 if s == 0:
                     curves[label] = out["losses"]
                 records.append({"η": lr, "init": label, "seed": s,

@@ -1,14 +1,13 @@
-"""Shared pieces of the training experiments: networks, data, a fixed-iteration fit."""
+"""The set-ups several experiments share: the notes' networks, their data and a fixed-length fit."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import data, nn
-from ..tensor import Tensor, no_grad
-from ..train import Callback, NonFiniteError
+from layerlab import data, nn
+from layerlab.train import Callback, NonFiniteError
 
-__all__ = ["mlp", "fashion", "fit_iterations", "dead_fractions", "mean_tail"]
+__all__ = ["mlp", "square_mlp", "unit_gaussian", "fashion", "fit_iterations"]
 
 
 def mlp(sizes, activation, init, rng: np.random.Generator, bias_init=0.0, batch_norm: bool = False,
@@ -23,6 +22,26 @@ def mlp(sizes, activation, init, rng: np.random.Generator, bias_init=0.0, batch_
                 layers.append(nn.BatchNorm(b))
             if activation is not None:
                 layers.append(nn.activation(activation))
+    return nn.Sequential(*layers)
+
+
+def unit_gaussian(n: int, width: int, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+    """The notes' input ``D = np.random.randn(n, width)``, drawn from ``rng`` (float32 by default)."""
+    return rng.standard_normal((int(n), int(width))).astype(dtype)
+
+
+def square_mlp(width: int, depth: int, activation: str | None, init, rng: np.random.Generator,
+              dtype=np.float32) -> nn.Sequential:
+    """``depth`` × (``Linear(width, width, init=init, bias=False)`` then ``activation``).
+
+    ``activation`` is a name for ``nn.activation`` (``None``: linear layers only); ``init``
+    anything ``nn.Linear(init=)`` takes. All weights are drawn from ``rng``, layer by layer.
+    """
+    layers: list[nn.Module] = []
+    for _ in range(int(depth)):
+        layers.append(nn.Linear(width, width, bias=False, init=init, rng=rng, dtype=dtype))
+        if activation is not None:
+            layers.append(nn.activation(activation))
     return nn.Sequential(*layers)
 
 
@@ -79,23 +98,3 @@ def fit_iterations(ctx, model, optimizer, x, y, iterations: int, batch_size: int
     if diverged is not None:
         losses.append(float("nan"))
     return {"losses": losses, "diverged": diverged, "trainer": trainer}
-
-
-def dead_fractions(model: nn.Sequential, x: np.ndarray) -> list[float]:
-    """Per hidden activation layer: the fraction of units whose output is 0 for every example of ``x``."""
-    out, fractions = Tensor(x), []
-    was = model.training
-    model.eval()
-    with no_grad(), np.errstate(over="ignore", invalid="ignore"):  # a diverged model is measured as it is
-        for m in model:
-            out = m(out)
-            if isinstance(m, nn.Activation):
-                fractions.append(float(np.mean(np.all(out.data == 0, axis=0))))
-    model.train(was)
-    return fractions
-
-
-def mean_tail(values, n: int) -> float:
-    """Mean of the last ``n`` values (NaN when the run diverged)."""
-    v = np.asarray(values[-n:], dtype=float)
-    return float(v.mean()) if v.size else float("nan")

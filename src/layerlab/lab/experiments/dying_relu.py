@@ -23,15 +23,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import nn, optim
-from ..tensor import Tensor, no_grad
-from ..train import Callback
-from . import figures
-from .common import fashion, fit_iterations, mlp
-from .registry import Claim, Context, Result, experiment
+import layerlab as ll
+
+from layerlab import nn, optim
+from layerlab.train import Callback
+from layerlab.lab import Claim, Context, Result, experiment, figures
+from layerlab.lab.training import fashion, fit_iterations, mlp
 
 __all__ = [
-    "DyingReluConfig", "Condition", "conditions", "dead_masks", "persistence", "paired", "check_kills", "check_reduces",
+    "DyingReluConfig", "Condition", "conditions", "persistence", "paired", "check_kills", "check_reduces",
     "LARGE_FRACTION", "SMALL_FRACTION", "FOR_GOOD", "REDUCE_MIN",
 ]
 
@@ -53,11 +53,11 @@ def dead_masks(model: nn.Sequential, x: np.ndarray) -> tuple[list[np.ndarray], l
     *inactive*: pre-activation ≤ 0 for every input. For ReLU the two coincide; a LeakyReLU unit can
     be inactive (it outputs α·a) but is dead only where a = 0 exactly."""
     dead, inactive = [], []
-    out = Tensor(x)
+    out = ll.Tensor(x)
     was = model.training
     model.eval()
     try:
-        with no_grad(), np.errstate(all="ignore"):
+        with ll.no_grad(), np.errstate(all="ignore"):
             for m in model:
                 pre = out
                 out = m(out)
@@ -274,7 +274,7 @@ def _row(cond: Condition, r: dict, s: int | None = None) -> dict:
 
 
 # -- the experiment -----------------------------------------------------------------------------------------------
-@experiment("dying_relu", topic="activation functions",
+@experiment("dying_relu", order=10, topic="activation functions",
             summary="784-256-256-10 ReLU: η = 1 or a large negative bias kills a large fraction of the units for "
                     "good; bias 0.01 and LeakyReLU as remedies, each condition its own row (claim 10)")
 def run(config: DyingReluConfig, ctx: Context) -> Result:

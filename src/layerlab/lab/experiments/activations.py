@@ -38,17 +38,17 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import data, nn, optim
-from ..probes import ActivationStats
-from ..tensor import Tensor, no_grad
-from ..train import Callback, NonFiniteError
-from . import figures
-from .common import fashion, mlp
-from .registry import Claim, ConfigError, Context, Result, experiment
+import layerlab as ll
+
+from layerlab import data, nn, optim
+from layerlab.probes import ActivationStats
+from layerlab.train import Callback, NonFiniteError
+from layerlab.lab import Claim, ConfigError, Context, Result, experiment, figures
+from layerlab.lab.stats import FLAT_DF, NOISE_SE, mean_se, paired_lead, running_mean, tail_mean, unit_fractions
+from layerlab.lab.training import fashion, mlp
 
 __all__ = [
-    "ActivationsConfig", "ACTIVATIONS", "RELU_FAMILY", "HE_INIT", "NOISE_SE", "FLAT_DF",
-    "tail_mean", "mean_se", "lead", "rank", "running_mean", "layer_fractions", "plot_functions", "StepClock",
+    "ActivationsConfig", "ACTIVATIONS", "RELU_FAMILY", "HE_INIT", "rank", "plot_functions", "StepClock",
 ]
 
 #: the activations of the notes that are trained (registry names); ``identity`` is the notes' linear
@@ -59,11 +59,6 @@ ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "re
 HE_INIT = ("relu", "leaky_relu", "prelu", "relu6", "elu")
 #: "the ReLU family" of the claim: the notes' rectifier slides (seed 003: ReLU, Leaky ReLU, ELU)
 RELU_FAMILY = ("relu", "leaky_relu", "elu")
-#: a lead is "beyond the noise" when the mean of the per-seed differences exceeds NOISE_SE standard
-#: errors of that mean (the seed-to-seed spread of the difference)
-NOISE_SE = 2.0
-#: an entry is gradient-starved when |f′(a)| < FLAT_DF
-FLAT_DF = 0.05
 
 
 @dataclass
@@ -85,62 +80,9 @@ class ActivationsConfig:
 
 
 # -- the verdicts' arithmetic (plain functions of the measured numbers) -----------------------------------------
-def tail_mean(losses, tail: int) -> float:
-    """Mean of the last ``tail`` losses; NaN when the run diverged (a NaN among them)."""
-    v = np.asarray(list(losses)[-tail:], dtype=np.float64)
-    return float(v.mean()) if v.size else math.nan
-
-
-def mean_se(values) -> tuple[float, float]:
-    """(mean, standard error of the mean) over seeds; the SE is NaN with fewer than 2 values."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size < 2:
-        return float(v.mean()) if v.size else math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
-
-
-def lead(ahead, behind, k: float = NOISE_SE) -> dict:
-    """How far the per-seed losses ``ahead`` (lower is better) are ahead of ``behind``, seed by seed.
-
-    The runs of one seed share the data order and the weight draws, so the comparison is paired:
-    d_s = behind_s − ahead_s. Returns ``diff`` = mean(d) (> 0: ahead), ``se`` = std(d)/√n (ddof 1;
-    NaN with one seed), ``beyond`` = diff > k·se (False when the SE is unknown), ``seeds_ahead`` =
-    how many d_s > 0, ``seeds`` = n, and ``d`` the per-seed differences.
-    """
-    d = np.asarray(behind, dtype=np.float64) - np.asarray(ahead, dtype=np.float64)
-    diff, se = mean_se(d)
-    return {"diff": diff, "se": se, "beyond": bool(math.isfinite(se) and diff > k * se),
-            "seeds_ahead": int(np.sum(d > 0)), "seeds": int(d.size), "d": [float(v) for v in d]}
-
-
 def rank(final: dict[str, float]) -> list[str]:
     """Names from the lowest to the highest loss; a diverged run (NaN) ranks last."""
     return sorted(final, key=lambda n: (math.isnan(final[n]), final[n] if not math.isnan(final[n]) else 0.0))
-
-
-def layer_fractions(model: nn.Sequential, x: np.ndarray, flat: float = FLAT_DF) -> list[dict]:
-    """Per hidden activation layer of ``model`` on inputs ``x`` (eval mode, no graph): ``dead`` (ReLU
-    family) and ``saturated`` (sigmoid, tanh, ReLU6) as :class:`ActivationStats` counts them (None where
-    the notion does not apply), and ``flat``: the fraction of entries with |f′(a)| < ``flat``, from the
-    activation's own ``df``."""
-    was = model.training
-    model.eval()
-    try:
-        with ActivationStats(model, what="post", bins=0) as probe, no_grad(), np.errstate(all="ignore"):
-            model(Tensor(x))
-        summary = probe.summary()
-        out, flats = Tensor(x), []
-        with no_grad(), np.errstate(all="ignore"):
-            for m in model:
-                a = out
-                out = m(out)
-                if isinstance(m, nn.Activation):
-                    d = m.df(a.data, out.data)
-                    flats.append(float(np.mean(np.abs(d) < flat)))
-    finally:
-        model.train(was)
-    return [{"dead": s.get("post/dead"), "saturated": s.get("post/saturated"), "flat": f}
-            for s, f in zip((summary[k] for k in probe.layer_names), flats)]
 
 
 class StepClock(Callback):
@@ -163,17 +105,6 @@ class StepClock(Callback):
 
 
 # -- figures --------------------------------------------------------------------------------------------------------
-def running_mean(y, window: int) -> np.ndarray:
-    """Running mean over the last ``window`` values (over what there is for the first ones)."""
-    y = np.asarray(y, dtype=np.float64)
-    if window <= 1 or y.size == 0:
-        return y
-    c = np.concatenate([[0.0], np.cumsum(y)])
-    end = np.arange(1, y.size + 1)
-    start = np.maximum(end - window, 0)
-    return (c[end] - c[start]) / (end - start)
-
-
 def _curve_style(i: int) -> dict:
     """A colour of the lab's palette and a line style: 16 distinct lines."""
     return {"color": figures.COLORS[i % len(figures.COLORS)], "linestyle": ("-", "--")[(i // len(figures.COLORS)) % 2]}
@@ -297,7 +228,7 @@ def _fmt_layers(values) -> str:
     return " / ".join(f"{100 * v:.1f}%" for v in values)
 
 
-@experiment("activations", topic="activation functions",
+@experiment("activations", order=15, topic="activation functions",
             summary="the same 784-256-256-10 net trained with every activation of the notes: loss after N steps, "
                     "dead/saturated fractions, CPU time per step; sigmoid worst, ReLU family vs tanh (claim 15)")
 def run(config: ActivationsConfig, ctx: Context) -> Result:
@@ -312,10 +243,10 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
         runs = []
         for s in range(S):
             r = _train_one(ctx, config, name, s, x, y)
-            with no_grad(), np.errstate(all="ignore"):
-                out = r["model"](Tensor(x_eval)).data
+            with ll.no_grad(), np.errstate(all="ignore"):
+                out = r["model"](ll.Tensor(x_eval)).data
             r["test_accuracy"] = float(np.mean(out.argmax(axis=1) == y_eval))
-            r["layers"] = layer_fractions(r["model"], x_eval)
+            r["layers"] = unit_fractions(r["model"], x_eval)
             del r["model"]
             runs.append(r)
         res[name] = runs
@@ -329,8 +260,8 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
         return [float(np.mean([res[n][s][key] for n in fam])) for s in range(S)]
 
     fam_seed = fam_of("tail")
-    vs_sig, vs_tanh = lead(fam_seed, per_seed["sigmoid"]), lead(fam_seed, per_seed["tanh"])
-    vs_tanh_auc = lead(fam_of("auc"), [r["auc"] for r in res["tanh"]])
+    vs_sig, vs_tanh = paired_lead(fam_seed, per_seed["sigmoid"]), paired_lead(fam_seed, per_seed["tanh"])
+    vs_tanh_auc = paired_lead(fam_of("auc"), [r["auc"] for r in res["tanh"]])
 
     def pm(name_or_values) -> str:
         m, se = mean_se(per_seed[name_or_values] if isinstance(name_or_values, str) else name_or_values)
@@ -362,7 +293,7 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
                f"{len(names)} trained (verdict: the highest mean loss over seeds)",
         bool(order[-1] == "sigmoid"),
         f"sigmoid {pm('sigmoid')}; the next worst, {runner_up}, {pm(runner_up)}: sigmoid higher by "
-        f"{pm_lead(lead(per_seed[runner_up], per_seed['sigmoid']))}; ranking, best first: {ranking}{div_txt}",
+        f"{pm_lead(paired_lead(per_seed[runner_up], per_seed['sigmoid']))}; ranking, best first: {ranking}{div_txt}",
         cond, figure="final"))
     claims.append(Claim(
         "15b", f"The ReLU family ({fam_txt}) converges faster than sigmoid: a lower loss after {config.iterations} "
@@ -370,7 +301,7 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
         bool(vs_sig["diff"] > 0),
         f"ReLU family {pm(fam_seed)} vs sigmoid {pm('sigmoid')}: sigmoid − family = {pm_lead(vs_sig)}",
         cond, figure="loss"))
-    members = ", ".join(f"{n} {pm(n)} ({lead(per_seed[n], per_seed['tanh'])['diff']:+.4f})" for n in fam)
+    members = ", ".join(f"{n} {pm(n)} ({paired_lead(per_seed[n], per_seed['tanh'])['diff']:+.4f})" for n in fam)
     claims.append(Claim(
         "15c", f"The ReLU family ({fam_txt}) converges faster than tanh: a lower loss after {config.iterations} steps "
                "(verdict: the family's mean loss is lower)",

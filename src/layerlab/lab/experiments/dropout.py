@@ -29,12 +29,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import data, nn, optim
-from ..train import Callback
-from . import figures
-from .activations import NOISE_SE, lead, mean_se
-from .common import fashion
-from .registry import Claim, ConfigError, Context, Result, experiment
+from layerlab import data, nn, optim
+from layerlab.train import Callback
+from layerlab.lab import Claim, ConfigError, Context, Result, experiment, figures
+from layerlab.lab.stats import NOISE_SE, mean_se, paired_lead
+from layerlab.lab.training import fashion
 
 __all__ = ["DropoutConfig", "dropout_mlp", "AccuracyCurve", "gap"]
 
@@ -111,7 +110,7 @@ def _check(config: DropoutConfig) -> None:
         raise ConfigError(f"experiment 'dropout': eval_every must be ≥ 1, got {config.eval_every}")
 
 
-@experiment("dropout", topic="regularisation",
+@experiment("dropout", order=16, topic="regularisation",
             summary="on 1,000 training images, 784-500-500-10 ReLU: dropout narrows the gap between training and "
                     "test accuracy; does it raise test accuracy? (claim 16)")
 def run(config: DropoutConfig, ctx: Context) -> Result:
@@ -144,8 +143,8 @@ def run(config: DropoutConfig, ctx: Context) -> Result:
     g0, g1 = [r["gap"] for r in res[p0]], [r["gap"] for r in res[p1]]
     t0, t1 = [r["test"] for r in res[p0]], [r["test"] for r in res[p1]]
     tr0, tr1 = [r["train"] for r in res[p0]], [r["train"] for r in res[p1]]
-    narrow = lead(g1, g0)        # > 0: the gap with dropout is smaller
-    raise_ = lead([-v for v in t1], [-v for v in t0])  # > 0: the test accuracy with dropout is higher
+    narrow = paired_lead(g1, g0)        # > 0: the gap with dropout is smaller
+    raise_ = paired_lead([-v for v in t1], [-v for v in t0])  # > 0: the test accuracy with dropout is higher
 
     def pm(values) -> str:
         m, se = mean_se(values)

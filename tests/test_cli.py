@@ -210,3 +210,33 @@ def test_console_script_entry_point():
     done = subprocess.run([sys.executable, "-m", "layerlab.cli", "--version"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"layerlab {__version__}"
+
+
+# --------------------------------------------------------------------------------------------
+# `python -m layerlab` is the `layerlab` command
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["list"], ["--help"], ["no-such-command"]], ids=["list", "help", "bad-command"])
+def test_python_m_layerlab_is_the_layerlab_command(argv, tmp_path):
+    import os
+    import shutil
+
+    script = Path(sys.executable).with_name("layerlab")
+    script = script if script.exists() else shutil.which("layerlab")
+    if script is None:
+        pytest.skip("the layerlab console script is not installed next to this python")
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}  # the same table width for both
+
+    def run(cmd):
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+    as_module = run([sys.executable, "-m", "layerlab", *argv])
+    as_script = run([str(script), *argv])
+    assert (as_module.returncode, as_module.stdout, as_module.stderr) == \
+           (as_script.returncode, as_script.stdout, as_script.stderr)
+    if argv == ["no-such-command"]:
+        assert as_module.returncode == 2 and "invalid choice: 'no-such-command'" in as_module.stderr
+    else:
+        assert as_module.returncode == 0 and as_module.stdout.strip()
+        if argv == ["--help"]:
+            assert as_module.stdout.startswith("usage: layerlab ")

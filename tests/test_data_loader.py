@@ -122,6 +122,28 @@ def test_batches_are_gathered_once_per_batch_not_per_example():
     assert Spy.calls == 5
 
 
+def test_get_batch_is_the_public_batch_fetch():
+    x, y = make_xy(10)
+    idx = np.array([7, 2, 2])
+    xb, yb = data.get_batch(TensorDataset(x, y), idx)  # a Dataset: its get_batch
+    assert np.array_equal(xb, x[idx]) and np.array_equal(yb, y[idx])
+    xb, yb = data.get_batch(Subset(TensorDataset(x, y), [9, 8, 7]), np.array([2, 0]))
+    assert np.array_equal(xb, x[[7, 9]]) and np.array_equal(yb, y[[7, 9]])
+    (only,) = data.get_batch(x, idx)  # anything indexable by an int array; a lone array comes as a 1-tuple
+    assert np.array_equal(only, x[idx])
+
+    class Pairs:  # duck-typed: __getitem__ with an int array, returning a tuple
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            return x[i], y[i]
+
+    xb, yb = data.get_batch(Pairs(), idx)
+    assert np.array_equal(xb, x[idx]) and np.array_equal(yb, y[idx])
+    assert [b[1].tolist() for b in DataLoader(Pairs(), batch_size=4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
 def test_batches_are_copies():
     x, y = make_xy(10)
     keep = x.copy()
@@ -248,10 +270,11 @@ def test_drop_last_leaving_no_batch_is_an_error():
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
-    ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
-    ({"seed": -1}, ValueError, "seed must be >= 0"),
-    ({"seed": None}, TypeError, "seed must be an int"),
+    ({"batch_size": 0}, ValueError, "DataLoader: batch_size must be a positive int, got 0"),
+    ({"batch_size": 2.5}, TypeError, r"DataLoader: batch_size must be a positive int, got 2.5 \(float\)"),
+    ({"batch_size": True}, TypeError, r"batch_size must be a positive int, got True \(bool\)"),
+    ({"seed": -1}, ValueError, "DataLoader: seed must be a non-negative int, got -1"),
+    ({"seed": None}, TypeError, "DataLoader: seed must be a non-negative int, got None"),
 ])
 def test_bad_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -266,7 +289,8 @@ def test_tuple_of_arrays_is_refused_with_a_hint():
 @pytest.mark.parametrize("state, exc, match", [
     ({"epoch": 0, "batch": 6, "seed": 0}, ValueError, "batch 6 is past the end of an epoch of 5 batches"),
     ({"epoch": 0, "seed": 0}, KeyError, "missing keys"),
-    ({"epoch": -1, "batch": 0, "seed": 0}, ValueError, "epoch must be >= 0"),
+    ({"epoch": -1, "batch": 0, "seed": 0}, ValueError,
+     "DataLoader.load_state_dict: epoch must be a non-negative int, got -1"),
 ])
 def test_bad_state(state, exc, match):
     loader = DataLoader(TensorDataset(*make_xy(23)), batch_size=5)

@@ -95,11 +95,12 @@ def test_matches_pytorch_statistics():
     assert repr(Dropout(p)) == repr(torch.nn.Dropout(p)).replace(", inplace=False", "")
 
 
-@pytest.mark.parametrize("p", [1.0, -0.1, 1.5, True, "0.5"])
-def test_p_is_checked(p):
-    with pytest.raises(ValueError, match=r"p \(the probability of dropping a unit\) must be in \[0, 1\)"):
+@pytest.mark.parametrize("p, exc", [(1.0, ValueError), (-0.1, ValueError), (1.5, ValueError),
+                                    (float("nan"), ValueError), (True, TypeError), ("0.5", TypeError)])
+def test_p_is_checked(p, exc):
+    with pytest.raises(exc, match=r"^Dropout: p \(the probability of dropping a unit\) must be in \[0, 1\), got "):
         Dropout(p)
-    with pytest.raises(ValueError, match="must be in"):
+    with pytest.raises(exc, match=r"^dropout: p \(the probability of dropping a unit\) must be in \[0, 1\)"):
         dropout(_x((2, 2)), p)
 
 

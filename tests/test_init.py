@@ -163,7 +163,9 @@ def test_get_errors():
         init.get("normal", sdt=0.1)
     with pytest.raises(TypeError, match="init must be an initialiser name"):
         init.get(3)
-    with pytest.raises(ValueError, match="std must be >= 0"):
+    with pytest.raises(ValueError, match="normal: std must be a finite number >= 0, got -1"):
         init.normal((2,), _rng(), std=-1)
+    with pytest.raises(ValueError, match="uniform: a must be a finite number >= 0, got nan"):
+        init.uniform((2,), _rng(), a=float("nan"))
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         init.normal((2,), 0)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import layerlab as ll
 from layerlab import optim
+from layerlab.optim.optimizers import Transform
 
 N_STEPS = 200
 RTOL = 1e-9
@@ -369,6 +370,51 @@ def test_updates_are_in_place(name):
     assert not np.array_equal(p.data, [1.0, 2.0, 3.0])
 
 
+def _one_link_optimizer(update, init=None):
+    class One(optim.Optimizer):
+        chain = (Transform(init or (lambda p, hp: {}), update),)
+
+        def __init__(self, params, lr=0.5):
+            super().__init__(params, dict(lr=lr))
+    return One
+
+
+@pytest.mark.parametrize("returns", ["gradient", "state", "view of state", "fresh"])
+def test_the_ownership_rule_decides_what_the_step_writes_into(returns):
+    """A link returns its input, a state array, or a fresh array; only a fresh one is scaled in place."""
+    handed_out = []
+
+    def init(p, hp):
+        return {"buf": np.full_like(p, 2.0)}
+
+    def update(u, p, st, hp):
+        out = {"gradient": u, "state": st["buf"], "view of state": st["buf"][:],
+               "fresh": u * 3.0}[returns]
+        handed_out.append(out)
+        return out
+
+    p = ll.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    grad = np.array([0.1, -0.2, 0.3])
+    p.grad = grad.copy()
+    opt = _one_link_optimizer(update, init)([p], lr=0.5)
+    opt.step()
+    u = {"gradient": grad, "state": np.full(3, 2.0), "view of state": np.full(3, 2.0), "fresh": grad * 3.0}[returns]
+    np.testing.assert_array_equal(p.data, np.array([1.0, 2.0, 3.0]) - 0.5 * u)
+    np.testing.assert_array_equal(p.grad, grad)  # never written into
+    np.testing.assert_array_equal(opt.state[p]["buf"], np.full(3, 2.0))  # nor the state
+    if returns == "fresh":  # the step's own array: scaled by lr in place instead of allocating lr·u
+        np.testing.assert_array_equal(handed_out[0], 0.5 * grad * 3.0)
+
+
+def test_momentum_buffer_is_not_scaled_by_the_step():
+    p = ll.tensor(np.array([1.0, -1.0]), requires_grad=True)
+    p.grad = np.array([0.5, 0.25])
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    opt.step()
+    np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], [0.5, 0.25])  # b₁ = g, not η·g
+    np.testing.assert_array_equal(p.data, [1.0 - 0.1 * 0.5, -1.0 - 0.1 * 0.25])
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_parameters_without_grad_are_skipped(name):
     a = ll.tensor(np.array([1.0, 2.0]), requires_grad=True)
@@ -552,7 +598,7 @@ def test_bad_params_raise():
         optim.SGD([a, a], lr=0.1)
     with pytest.raises(ValueError, match="more than one parameter group"):
         optim.SGD([{"params": [a]}, {"params": [a]}], lr=0.1)
-    with pytest.raises(TypeError, match="lr must be a real number"):
+    with pytest.raises(TypeError, match="lr must be a finite number"):
         optim.SGD([a], lr="0.1")
     opt = optim.SGD([a], lr=0.1)
     a.grad = np.zeros(3)

@@ -236,15 +236,18 @@ def test_pure_schedules():
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make,exc,match", [
-    (lambda o: sched.StepLR(o, step_size=0), ValueError, "step_size must be an integer >= 1"),
-    (lambda o: sched.StepLR(o, step_size=2.5), ValueError, "step_size"),
-    (lambda o: sched.StepLR(o, step_size=2, gamma=-0.1), ValueError, "gamma must be a positive"),
+    (lambda o: sched.StepLR(o, step_size=0), ValueError, "StepLR: step_size must be a positive int, got 0"),
+    (lambda o: sched.StepLR(o, step_size=2.5), TypeError, r"StepLR: step_size must be a positive int, got 2.5 \(float\)"),
+    (lambda o: sched.StepLR(o, step_size=True), TypeError, r"step_size must be a positive int, got True \(bool\)"),
+    (lambda o: sched.StepLR(o, step_size=2, gamma=-0.1), ValueError, "StepLR: gamma must be a finite number > 0"),
     (lambda o: sched.ExponentialLR(o, gamma=0.0), ValueError, "gamma"),
     (lambda o: sched.CosineAnnealingLR(o, T_max=0), ValueError, "T_max"),
     (lambda o: sched.CosineAnnealingLR(o, T_max=10, eta_min=-1.0), ValueError, "eta_min"),
     (lambda o: sched.OneCycleLR(o, max_lr=0.1), ValueError, "total_steps OR"),
-    (lambda o: sched.OneCycleLR(o, max_lr=0.1, total_steps=0), ValueError, "positive integer total_steps"),
-    (lambda o: sched.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=1.5), ValueError, "pct_start"),
+    (lambda o: sched.OneCycleLR(o, max_lr=0.1, total_steps=0), ValueError,
+     "OneCycleLR: total_steps must be a positive int, got 0"),
+    (lambda o: sched.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=1.5), ValueError,
+     r"OneCycleLR: pct_start must be in \[0, 1\], got 1.5"),
     (lambda o: sched.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=0.1), ValueError, "phase 1"),
     (lambda o: sched.OneCycleLR(o, max_lr=0.1, total_steps=10, anneal_strategy="exp"), ValueError,
      "anneal_strategy"),
@@ -259,3 +262,26 @@ def test_pure_schedules():
 def test_bad_arguments_raise(make, exc, match):
     with pytest.raises(exc, match=match):
         make(_ll_opt("SGD", momentum=0.9))
+
+
+def test_each_scheduler_says_how_often_it_steps():
+    """``interval`` is a class attribute the Trainer reads: per batch for the cycle and the warm-up."""
+    assert sched.LRScheduler.interval == "epoch"
+    assert {c.__name__: c.interval for c in (sched.StepLR, sched.ExponentialLR, sched.CosineAnnealingLR,
+                                              sched.OneCycleLR, sched.LinearWarmup)} == {
+        "StepLR": "epoch", "ExponentialLR": "epoch", "CosineAnnealingLR": "epoch",
+        "OneCycleLR": "step", "LinearWarmup": "step"}
+
+    class Mine(sched.LRScheduler):
+        interval = "step"
+
+        def _schedule(self, base_lr, i):
+            return sched.constant(base_lr)
+
+    assert Mine(_ll_opt()).interval == "step"
+
+
+def test_numpy_ints_are_accepted_and_stored_as_python_ints():
+    s = sched.OneCycleLR(_ll_opt(), max_lr=0.1, total_steps=np.int64(50))
+    assert type(s.total_steps) is int and s.state_dict()["total_steps"] == 50
+    assert type(sched.StepLR(_ll_opt(), step_size=np.int32(3)).step_size) is int

@@ -85,12 +85,16 @@ def test_blobs_with_given_centres():
 
 
 @pytest.mark.parametrize("call, exc, match", [
-    (lambda: data.gaussian(0, 3), ValueError, "gaussian: n must be an int >= 1, got 0"),
+    (lambda: data.gaussian(0, 3), ValueError, "gaussian: n must be a positive int, got 0"),
     (lambda: data.xor(10, noise=-1), ValueError, "xor: noise must be a finite number >= 0"),
-    (lambda: data.spirals(10, classes=0), ValueError, "spirals: classes must be an int >= 1"),
+    (lambda: data.spirals(10, classes=0), ValueError, "spirals: classes must be a positive int"),
     (lambda: data.blobs(10, centers=np.zeros((2, 3)), d=4), ValueError, r"d=4 but centers have shape \(2, 3\)"),
     (lambda: data.blobs(10, centers=np.zeros(3)), ValueError, "centers must be an int or a"),
-    (lambda: data.gaussian(3, 3, seed=None), TypeError, "seed must be a non-negative int"),
+    (lambda: data.gaussian(3, 3, seed=None), TypeError,
+     r"gaussian: seed \(an int or a numpy Generator\) must be a non-negative int, got None"),
+    (lambda: data.xor(4, seed=-1), ValueError, r"xor: seed \(an int or a numpy Generator\) must be a non-negative int"),
+    (lambda: data.spirals(4.0), TypeError, r"spirals: n must be a positive int, got 4.0 \(float\)"),
+    (lambda: data.blobs(10, std=float("nan")), ValueError, "blobs: std must be a finite number >= 0, got nan"),
     (lambda: data.xor(4, dtype=np.int32), TypeError, "xor: dtype must be a float dtype"),
 ])
 def test_bad_arguments(call, exc, match):

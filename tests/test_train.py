@@ -516,3 +516,115 @@ def test_notes_mnist_setup_trains(fashion):
                       progress=False)
     trainer.fit(data.DataLoader(data.TensorDataset(x, y), batch_size=256, shuffle=True, seed=0), epochs=3)
     assert trainer.evaluate((xt, yt))["accuracy"] >= 0.85
+
+
+# --------------------------------------------------------------------------------------------
+# schedulers say how often they step; the Trainer reads it (no class names)
+# --------------------------------------------------------------------------------------------
+
+class _Counting:
+    """A scheduler of one's own (not an LRScheduler): counts its step() calls."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, sd):
+        self.steps = sd["steps"]
+
+
+class _PerBatch(_Counting):
+    interval = "step"
+
+
+@pytest.mark.parametrize("make, interval, expected_steps", [
+    (_Counting, None, 3),                 # no interval attribute: once per epoch
+    (_PerBatch, None, 3 * 8),             # a user's class says "step": once per batch
+    (_PerBatch, "epoch", 3),              # the Trainer's argument overrides the class
+    (_Counting, "step", 3 * 8),
+])
+def test_scheduler_is_stepped_as_its_class_says(make, interval, expected_steps):
+    loader, _ = blobs_loader(n=240, batch_size=32)  # 8 batches per epoch
+    model = mlp([5, 8, 3])
+    sched = make()
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), scheduler=sched,
+                      scheduler_interval=interval, progress=False)
+    trainer.fit(loader, epochs=3)
+    assert sched.steps == expected_steps
+    assert trainer.scheduler_interval == ("step" if expected_steps == 24 else "epoch")
+
+
+def test_onecycle_and_warmup_step_per_batch_the_others_per_epoch():
+    model = mlp([5, 8, 3])
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    lrs = optim.lr_scheduler
+    for sched, want in [(lrs.OneCycleLR(opt, max_lr=0.1, total_steps=100), "step"),
+                        (lrs.LinearWarmup(opt, warmup_steps=5), "step"),
+                        (lrs.StepLR(opt, step_size=2), "epoch"),
+                        (lrs.ExponentialLR(opt, gamma=0.9), "epoch"),
+                        (lrs.CosineAnnealingLR(opt, T_max=10), "epoch")]:
+        trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, progress=False)
+        assert trainer.scheduler_interval == want, type(sched).__name__
+
+
+def test_a_bad_interval_is_refused():
+    model = mlp([5, 8, 3])
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    bad = _Counting()
+    bad.interval = "batch"
+    with pytest.raises(ValueError, match=r"Trainer: _Counting.interval must be 'step' or 'epoch', got 'batch'"):
+        Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=bad, progress=False)
+    with pytest.raises(ValueError, match=r"Trainer: scheduler_interval must be 'step' or 'epoch', got 'often'"):
+        Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=_Counting(), scheduler_interval="often", progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# RNG state helpers (layerlab.random), as the Trainer uses them
+# --------------------------------------------------------------------------------------------
+
+def test_fit_reseeds_the_model_generators_in_place():
+    from layerlab import random as llr
+
+    model = mlp([5, 8, 8, 3], dropout=0.5)
+    drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    before = [d.rng for d in drops]
+    assert [k for k, _, _ in llr.module_generators(model)] == ["2:rng", "5:rng"]
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), seed=11, progress=False)
+    trainer.fit(blobs_loader()[0], epochs=0)  # a fresh fit reseeds, and no batch draws a mask
+    assert [d.rng for d in drops] == before and all(d.rng is g for d, g in zip(drops, before))  # same objects
+    children = np.random.SeedSequence(11).spawn(2)
+    for d, ss in zip(drops, children):  # the streams of default_rng(child k), as before the refactor
+        assert np.array_equal(d.rng.random(4), np.random.default_rng(ss).random(4))
+
+
+def test_a_shared_generator_is_reseeded_once_and_stays_shared():
+    from layerlab import random as llr
+
+    g = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5, rng=g), nn.Dropout(0.5, rng=g))
+    llr.reseed_module(model, 3)
+    assert model[1].rng is g and model[2].rng is g
+    assert np.array_equal(g.random(3), np.random.default_rng(np.random.SeedSequence(3).spawn(1)[0]).random(3))
+
+
+def test_rng_states_round_trip_through_json():
+    import json
+
+    from layerlab import random as llr
+
+    model = mlp([5, 8, 3], dropout=0.5)
+    saved = json.loads(json.dumps(llr.module_rng_states(model)))
+    glob = json.loads(json.dumps(llr.get_state()))
+    expected_model = [m.rng.random(5) for m in model.modules() if isinstance(m, nn.Dropout)]
+    expected_global = llr.get_rng().random(5)
+    llr.load_module_rng_states(model, saved)
+    llr.set_state(glob)
+    assert all(np.array_equal(m.rng.random(5), e)
+               for m, e in zip([m for m in model.modules() if isinstance(m, nn.Dropout)], expected_model))
+    assert np.array_equal(llr.get_rng().random(5), expected_global)
+    llr.load_module_rng_states(model, {})  # nothing saved: generators are left alone

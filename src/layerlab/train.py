@@ -18,7 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import random as _random
+from ._checks import nonnegative_float, nonnegative_int
 from .checkpoint import read_checkpoint, write_checkpoint
+from .data import DataLoader, Subset, TensorDataset, get_batch
+from .nn.losses import l1_penalty
+from .optim.clip import clip_grad_norm
 from .tensor import Tensor, no_grad
 
 __all__ = ["Trainer", "Callback", "History", "EarlyStopping", "Checkpoint", "ProgressBar", "NonFiniteError"]
@@ -191,8 +196,9 @@ class Trainer:
         model: an ``nn.Module``.
         loss_fn: ``loss_fn(output, target) -> scalar Tensor``.
         optimizer: an ``optim`` optimiser over the model's parameters.
-        scheduler: an ``optim.lr_scheduler`` schedule; stepped after every batch when
-            ``scheduler_interval="step"`` (the default for ``OneCycleLR``), else after every epoch.
+        scheduler: an ``optim.lr_scheduler`` schedule, stepped after every batch or after
+            every epoch as its class's ``interval`` attribute says (``"step"`` for ``OneCycleLR``
+            and ``LinearWarmup``, ``"epoch"`` for the others and for an object without one).
         callbacks: extra callbacks (probes, EarlyStopping, Checkpoint, ...).
         metrics: names from ``METRICS`` or ``(name, fn(output, y) -> float)`` pairs.
         clip_grad_norm: clip the global gradient norm to this value before each update.
@@ -200,6 +206,7 @@ class Trainer:
         seed: reseeds the random generators inside the model (dropout) at the start of a fresh fit,
             so that a run is reproducible from (model weights, seed).
         progress: show a progress bar (default: when stdout is a terminal).
+        scheduler_interval: ``"step"`` or ``"epoch"``, overriding the scheduler's ``interval``.
     """
 
     def __init__(self, model, loss_fn, optimizer, scheduler=None, callbacks=(), metrics=("accuracy",),
@@ -209,15 +216,17 @@ class Trainer:
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.scheduler = scheduler
-        if scheduler_interval is None:
-            scheduler_interval = "step" if type(scheduler).__name__ in ("OneCycleLR", "LinearWarmup") else "epoch"
+        source = "scheduler_interval"
+        if scheduler_interval is None:  # the scheduler's class says (LRScheduler.interval); "epoch" if it does not
+            scheduler_interval = getattr(scheduler, "interval", "epoch")
+            source = f"{type(scheduler).__name__}.interval"
         if scheduler_interval not in ("step", "epoch"):
-            raise ValueError(f"Trainer: scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
+            raise ValueError(f"Trainer: {source} must be 'step' or 'epoch', got {scheduler_interval!r}")
         self.scheduler_interval = scheduler_interval
         self.metrics = [(m, METRICS[m]) if isinstance(m, str) else tuple(m) for m in metrics]
         self.clip_grad_norm = clip_grad_norm
-        self.l1 = float(l1)
-        self.seed = seed
+        self.l1 = nonnegative_float(l1, "l1", "Trainer")
+        self.seed = None if seed is None else nonnegative_int(seed, "seed", "Trainer")
         if progress is None:
             progress = sys.stdout.isatty()
         self.history = History()
@@ -242,8 +251,8 @@ class Trainer:
         self.batches_per_epoch = len(loader)
         if resume_from is not None:
             self.load_checkpoint(resume_from)
-        else:
-            self._reseed_model()
+        elif self.seed is not None:
+            _random.reseed_module(self.model, self.seed)
         self.stop_training = False
         self.model.train()
         self._call("on_fit_start")
@@ -290,8 +299,6 @@ class Trainer:
         out = self.model(Tensor(x))
         loss = self.loss_fn(out, Tensor(y))
         if self.l1:
-            from .nn.losses import l1_penalty
-
             loss = loss + self.l1 * l1_penalty(self.model)
         self.optimizer.zero_grad()
         loss.backward()
@@ -299,8 +306,6 @@ class Trainer:
         self._call("on_after_backward", self.step)
         self._guard(value, x)
         if self.clip_grad_norm is not None:
-            from .optim.clip import clip_grad_norm
-
             clip_grad_norm(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
         return value, out.data
@@ -400,8 +405,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "loader": self._loader.state_dict() if self._loader is not None and hasattr(self._loader, "state_dict") else None,
-            "rng": _model_rng_states(self.model),
-            "global_rng": _global_rng_state(),
+            "rng": _random.module_rng_states(self.model),
+            "global_rng": _random.get_state(),
             "history": self.history.state_dict(),
             "epoch_sums": self._epoch_sums,
         }
@@ -413,9 +418,9 @@ class Trainer:
             self.scheduler.load_state_dict(sd["scheduler"])
         if self._loader is not None and sd.get("loader") is not None:
             self._loader.load_state_dict(sd["loader"])
-        _set_model_rng_states(self.model, sd.get("rng") or {})
+        _random.load_module_rng_states(self.model, sd.get("rng") or {})
         if sd.get("global_rng") is not None:
-            _set_global_rng_state(sd["global_rng"])
+            _random.set_state(sd["global_rng"])
         self.history.load_state_dict(sd["history"])
         self.step = int(sd["step"])
         self.epoch = int(sd["epoch"])
@@ -432,17 +437,7 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
 
-    def _reseed_model(self) -> None:
-        if self.seed is None:
-            return
-        gens = _model_generators(self.model)
-        children = np.random.SeedSequence(self.seed).spawn(len(gens))
-        for (_, owner, attr), ss in zip(gens, children):
-            setattr(owner, attr, np.random.default_rng(ss))
-
     def _as_loader(self, data, shuffle: bool, batch_size: int = 256):
-        from .data import DataLoader, TensorDataset
-
         if isinstance(data, DataLoader):
             return data
         if isinstance(data, tuple) and len(data) == 2:
@@ -458,14 +453,12 @@ class Trainer:
         Array-backed data (a TensorDataset, or Subsets of one, e.g. from ``random_split``) is
         checked in full; any other dataset on its first batch (it may be lazy or large).
         """
-        from .data.dataset import _fetch
-
         ds = loader.dataset
         if len(ds) == 0:
             raise ValueError(f"Trainer: the {what} is empty (0 examples)")
         arrays, idx = _array_view(ds)
         if arrays is None:
-            arrays = _fetch(ds, np.arange(min(len(ds), loader.batch_size)))
+            arrays = get_batch(ds, np.arange(min(len(ds), loader.batch_size)))
             what = f"{what} (its first batch)"
         if len(arrays) < 2:
             return
@@ -517,8 +510,6 @@ def _all_finite(a: np.ndarray) -> bool:
 def _array_view(ds):
     """``(arrays, indices)`` behind an array-backed dataset: the arrays of a TensorDataset and the
     positions a (nested) Subset takes from them (None: all); ``(None, None)`` for other datasets."""
-    from .data import Subset
-
     idx = None
     while isinstance(ds, Subset):
         idx = ds.indices if idx is None else ds.indices[idx]
@@ -558,48 +549,3 @@ def _first_in_last_out(model):
         if hasattr(m, "out_features"):
             last_out = (name or type(m).__name__, m.out_features)
     return first_in, last_out
-
-
-def _model_generators(model) -> list:
-    """(key, owner, attribute) of every np.random.Generator held by a module, in a fixed order."""
-    out = []
-    for name, m in model.named_modules():
-        for attr, value in sorted(vars(m).items()):
-            if isinstance(value, np.random.Generator):
-                out.append((f"{name}:{attr}", m, attr))
-    return out
-
-
-def _model_rng_states(model) -> dict:
-    return {key: _json_state(getattr(owner, attr).bit_generator.state) for key, owner, attr in _model_generators(model)}
-
-
-def _set_model_rng_states(model, states: dict) -> None:
-    for key, owner, attr in _model_generators(model):
-        if key in states:
-            getattr(owner, attr).bit_generator.state = _py_state(states[key])
-
-
-def _json_state(state: dict) -> dict:
-    # 128-bit integers do not fit JSON numbers portably; store them as strings
-    return {k: (_json_state(v) if isinstance(v, dict) else (str(v) if isinstance(v, int) and not isinstance(v, bool) else v))
-            for k, v in state.items()}
-
-
-def _py_state(state: dict) -> dict:
-    return {k: (_py_state(v) if isinstance(v, dict) else (int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v))
-            for k, v in state.items()}
-
-
-def _global_rng_state():
-    try:
-        from .random import get_rng
-    except ImportError:
-        return None
-    return _json_state(get_rng().bit_generator.state)
-
-
-def _set_global_rng_state(state) -> None:
-    from .random import get_rng
-
-    get_rng().bit_generator.state = _py_state(state)

@@ -4,14 +4,14 @@ The currency is plain ``np.ndarray``s (float32 inputs, int64 labels); the Traine
 wraps them in Tensors. Nothing here imports nn, optim or train.
 """
 
-from .dataset import Dataset, Subset, TensorDataset, random_split
+from .dataset import Dataset, Subset, TensorDataset, get_batch, random_split
 from .datasets import FASHION_MNIST_CLASSES, ChecksumError, Split, TrainTest, fashion_mnist, mnist
 from .idx import read_idx, write_idx
 from .loader import DataLoader
 from .synthetic import blobs, gaussian, spirals, xor
 
 __all__ = [
-    "Dataset", "TensorDataset", "Subset", "random_split", "DataLoader",
+    "Dataset", "TensorDataset", "Subset", "random_split", "get_batch", "DataLoader",
     "read_idx", "write_idx",
     "fashion_mnist", "mnist", "Split", "TrainTest", "ChecksumError", "FASHION_MNIST_CLASSES",
     "gaussian", "xor", "spirals", "blobs",

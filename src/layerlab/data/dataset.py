@@ -2,9 +2,10 @@
 
 A dataset maps an index to one example (a tuple of arrays) and, for a whole
 mini-batch at once, an array of indices to a tuple of stacked arrays
-(:meth:`Dataset.get_batch`). :class:`TensorDataset` and :class:`Subset` do the
-latter with one fancy-indexing operation per array, never a Python loop over
-examples; the Trainer turns the arrays into Tensors.
+(:meth:`Dataset.get_batch`; the function :func:`get_batch` asks any dataset-like
+object for one). :class:`TensorDataset` and :class:`Subset` do the latter with one
+fancy-indexing operation per array, never a Python loop over examples; the Trainer
+turns the arrays into Tensors.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "random_split"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "get_batch"]
 
 
 class Dataset:
@@ -148,20 +149,26 @@ class Subset(Dataset):
         index = _normalize_index(index, len(self.indices), "Subset")
         if isinstance(index, int):
             return self.dataset[int(self.indices[index])]
-        return _fetch(self.dataset, self.indices[index])
+        return get_batch(self.dataset, self.indices[index])
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
-        return _fetch(self.dataset, self.indices[indices])
+        return get_batch(self.dataset, self.indices[indices])
 
     def __repr__(self) -> str:
         return f"Subset({len(self)} of {self.dataset!r})"
 
 
-def _fetch(dataset, indices: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One mini-batch: ``dataset.get_batch`` when there is one, else ``dataset[indices]``."""
-    get_batch = getattr(dataset, "get_batch", None)
-    if get_batch is not None:
-        return get_batch(indices)
+def get_batch(dataset, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The mini-batch of ``dataset`` at ``indices`` (a 1-D int array), as a tuple of arrays.
+
+    What the DataLoader and the Trainer call for every batch: ``dataset.get_batch(indices)``
+    when the dataset has one (every :class:`Dataset` does), else ``dataset[indices]`` (any
+    object indexable by an int array), a lone array being wrapped in a 1-tuple. It is to
+    ``Dataset.get_batch`` what ``len(ds)`` is to ``ds.__len__``.
+    """
+    method = getattr(dataset, "get_batch", None)
+    if method is not None:
+        return method(indices)
     batch = dataset[indices]
     return batch if isinstance(batch, tuple) else (batch,)
 

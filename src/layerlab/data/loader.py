@@ -10,21 +10,12 @@ in the stream is just ``(epoch, batch)``: that is the whole state a checkpoint n
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from .dataset import _fetch
+from .._checks import nonnegative_int, positive_int
+from .dataset import get_batch
 
 __all__ = ["DataLoader"]
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"DataLoader: {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"DataLoader: {name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 class DataLoader:
@@ -66,9 +57,9 @@ class DataLoader:
             raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__ (or get_batch), "
                             f"got {type(dataset).__name__}")
         self.dataset = dataset
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
+        self.batch_size = positive_int(batch_size, "batch_size", "DataLoader")
         self.shuffle = bool(shuffle)
-        self.seed = _check_int(seed, "seed", 0)
+        self.seed = nonnegative_int(seed, "seed", "DataLoader")
         self.drop_last = bool(drop_last)
         self._epoch = 0
         self._batch = 0
@@ -105,7 +96,7 @@ class DataLoader:
         order = self.order(epoch)
         bs = self.batch_size
         for i in range(start, nb):
-            batch = _fetch(self.dataset, order[i * bs:(i + 1) * bs])
+            batch = get_batch(self.dataset, order[i * bs:(i + 1) * bs])
             # the position moves before the yield: a checkpoint taken while the consumer
             # works on batch i must resume at batch i + 1.
             self._epoch, self._batch = epoch, i + 1
@@ -114,7 +105,7 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Move to the start of epoch ``epoch``."""
-        self._epoch = _check_int(epoch, "epoch", 0)
+        self._epoch = nonnegative_int(epoch, "epoch", "DataLoader.set_epoch")
         self._batch = 0
 
     def state_dict(self) -> dict:
@@ -129,9 +120,10 @@ class DataLoader:
         missing = {"epoch", "batch", "seed"} - set(state)
         if missing:
             raise KeyError(f"DataLoader.load_state_dict: missing keys {sorted(missing)} in {state!r}")
-        epoch = _check_int(state["epoch"], "epoch", 0)
-        batch = _check_int(state["batch"], "batch", 0)
-        seed = _check_int(state["seed"], "seed", 0)
+        where = "DataLoader.load_state_dict"
+        epoch = nonnegative_int(state["epoch"], "epoch", where)
+        batch = nonnegative_int(state["batch"], "batch", where)
+        seed = nonnegative_int(state["seed"], "seed", where)
         if batch > len(self):
             raise ValueError(f"DataLoader.load_state_dict: batch {batch} is past the end of an epoch of "
                              f"{len(self)} batches (was the batch size or the dataset different?)")

@@ -9,33 +9,19 @@ in random order (classes interleaved), except for ``gaussian`` which has no labe
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
+from .._checks import nonnegative_float, nonnegative_int, positive_int
+
 __all__ = ["gaussian", "xor", "spirals", "blobs"]
 
 
-def _rng(seed) -> np.random.Generator:
+def _rng(seed, who: str) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
-        raise TypeError(f"seed must be a non-negative int or a numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
-
-
-def _count(n, name: str, who: str, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, (numbers.Integral, np.integer)) or n < minimum:
-        raise ValueError(f"{who}: {name} must be an int >= {minimum}, got {n!r}")
-    return int(n)
-
-
-def _scale(v, name: str, who: str) -> float:
-    v = float(v)
-    if not v >= 0 or math.isinf(v):
-        raise ValueError(f"{who}: {name} must be a finite number >= 0, got {v}")
-    return v
+    return np.random.default_rng(nonnegative_int(seed, "seed (an int or a numpy Generator)", who))
 
 
 def _float_dtype(dtype, who: str) -> np.dtype:
@@ -57,8 +43,8 @@ def gaussian(n: int = 1000, d: int = 500, seed=0, dtype=np.float32) -> np.ndarra
     Returns:
         x of shape (n, d), entries i.i.d. N(0, 1).
     """
-    n, d = _count(n, "n", "gaussian"), _count(d, "d", "gaussian")
-    return _rng(seed).standard_normal((n, d)).astype(_float_dtype(dtype, "gaussian"))
+    n, d = positive_int(n, "n", "gaussian"), positive_int(d, "d", "gaussian")
+    return _rng(seed, "gaussian").standard_normal((n, d)).astype(_float_dtype(dtype, "gaussian"))
 
 
 def xor(n: int = 200, noise: float = 0.2, seed=0, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +56,8 @@ def xor(n: int = 200, noise: float = 0.2, seed=0, dtype=np.float32) -> tuple[np.
     Returns:
         x (n, 2) and y (n,) int64 in {0, 1}.
     """
-    n, noise = _count(n, "n", "xor"), _scale(noise, "noise", "xor")
-    rng = _rng(seed)
+    n, noise = positive_int(n, "n", "xor"), nonnegative_float(noise, "noise", "xor")
+    rng = _rng(seed, "xor")
     corner = rng.permutation(np.arange(n) % 4)
     bits = np.stack([corner & 1, corner >> 1], axis=1)
     x = (2.0 * bits - 1.0) + noise * rng.standard_normal((n, 2))
@@ -90,9 +76,9 @@ def spirals(n: int = 300, classes: int = 2, noise: float = 0.2, seed=0,
     Returns:
         x (n, 2) within the unit disc and y (n,) int64 in 0..classes-1, shuffled.
     """
-    n, k = _count(n, "n", "spirals"), _count(classes, "classes", "spirals")
-    noise = _scale(noise, "noise", "spirals")
-    rng = _rng(seed)
+    n, k = positive_int(n, "n", "spirals"), positive_int(classes, "classes", "spirals")
+    noise = nonnegative_float(noise, "noise", "spirals")
+    rng = _rng(seed, "spirals")
     counts = n // k + (np.arange(k) < n % k)
     y = np.repeat(np.arange(k, dtype=np.int64), counts)
     frac = np.concatenate([np.linspace(0.0, 1.0, m) for m in counts])  # one array per class, not per point
@@ -117,10 +103,10 @@ def blobs(n: int = 300, centers=3, d: int | None = None, std: float = 1.0, seed=
     Returns:
         x (n, d) and y (n,) int64 in 0..K-1, shuffled.
     """
-    n, std = _count(n, "n", "blobs"), _scale(std, "std", "blobs")
-    rng = _rng(seed)
+    n, std = positive_int(n, "n", "blobs"), nonnegative_float(std, "std", "blobs")
+    rng = _rng(seed, "blobs")
     if isinstance(centers, (numbers.Integral, np.integer)) and not isinstance(centers, bool):
-        k, d = _count(centers, "centers", "blobs"), _count(2 if d is None else d, "d", "blobs")
+        k, d = positive_int(centers, "centers", "blobs"), positive_int(2 if d is None else d, "d", "blobs")
         c = rng.uniform(-10.0, 10.0, size=(k, d))
     else:
         c = np.asarray(centers, dtype=np.float64)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..random import get_rng, spawn
+from .._checks import probability
+from ..random import as_generator, get_rng, spawn
 from ..tensor import Tensor, make_node
 from .module import Module
 
 __all__ = ["Dropout", "dropout"]
 
+_P = "p (the probability of dropping a unit)"
 
-def _check_p(p, name: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= float(p) < 1.0:
-        raise ValueError(f"{name}: p (the probability of dropping a unit) must be in [0, 1), got {p!r}")
-    return float(p)
+
+def _own_generator() -> np.random.Generator:
+    return spawn(1)[0]
 
 
 def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
@@ -30,7 +31,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator |
         training: when False this is the identity.
         rng: the generator for the mask (the global one when None).
     """
-    p = _check_p(p, "dropout")
+    p = probability(p, _P, "dropout")
     x = x if isinstance(x, Tensor) else Tensor(x)
     if not training or p == 0.0:
         return x
@@ -61,16 +62,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
-        self.p = _check_p(p, "Dropout")
-        if rng is None:
-            rng = spawn(1)[0]
-        elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-            rng = np.random.default_rng(int(rng))
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(
-                f"Dropout: rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}"
-            )
-        self.rng = rng
+        self.p = probability(p, _P, "Dropout")
+        self.rng = as_generator(rng, "Dropout", default=_own_generator)
 
     def forward(self, x) -> Tensor:
         return dropout(x, self.p, self.training, self.rng)

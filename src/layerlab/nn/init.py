@@ -48,6 +48,7 @@ import math
 
 import numpy as np
 
+from .._checks import nonnegative_float
 from ..backend import get_default_dtype
 from ..random import get_rng
 
@@ -141,17 +142,14 @@ def normal(shape, rng=None, dtype=None, std: float = 1.0, mean: float = 0.0) -> 
     ``normal(std=0.01)`` is the notes' "0.01·randn" (activations vanish with depth),
     ``normal(std=1)`` their "randn" (tanh/sigmoid saturate).
     """
-    if std < 0:
-        raise ValueError(f"normal: std must be >= 0, got {std}")
+    std = nonnegative_float(std, "std", "normal")
     z = _rng(rng).standard_normal(_shape(shape))
-    return (z * float(std) + float(mean)).astype(_dtype(dtype))
+    return (z * std + float(mean)).astype(_dtype(dtype))
 
 
 def uniform(shape, rng=None, dtype=None, a: float = 1.0) -> np.ndarray:
     """w ~ U(−a, a);  Var(w) = a²/3."""
-    if a < 0:
-        raise ValueError(f"uniform: a must be >= 0, got {a}")
-    a = float(a)
+    a = nonnegative_float(a, "a", "uniform")
     return _rng(rng).uniform(-a, a, _shape(shape)).astype(_dtype(dtype))
 
 

@@ -14,8 +14,9 @@ import inspect
 import numpy as np
 
 from .. import ops
+from .._checks import positive_int
 from ..backend import get_default_dtype
-from ..random import get_rng
+from ..random import as_generator
 from ..tensor import Tensor, make_node
 from . import init as _init
 from .module import Module, Parameter
@@ -100,22 +101,10 @@ def maxout(x, pieces: int) -> Tensor:
     pieces (the convention of ``ops.max``, as ``torch.amax``).
     """
     x = _as_tensor(x)
-    if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1:
-        raise ValueError(f"maxout: pieces must be a positive int, got {pieces!r}")
-    if x.ndim == 0 or x.shape[-1] % pieces:
-        raise ValueError(f"maxout: the last dimension of input {tuple(x.shape)} must be a multiple of pieces={pieces}")
-    k = int(pieces)
+    k = positive_int(pieces, "pieces", "maxout")
+    if x.ndim == 0 or x.shape[-1] % k:
+        raise ValueError(f"maxout: the last dimension of input {tuple(x.shape)} must be a multiple of pieces={k}")
     return ops.max(ops.reshape(x, x.shape[:-1] + (x.shape[-1] // k, k)), axis=-1)
-
-
-def _resolve_rng(rng) -> np.random.Generator:
-    if rng is None:
-        return get_rng()
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
 def _bias_init(bias_init):
@@ -168,13 +157,10 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, init="xavier_uniform",
                  bias_init=0.0, rng=None, dtype=None):
         super().__init__()
-        for what, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Linear: {what} must be a positive int, got {v!r}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = positive_int(in_features, "in_features", "Linear")
+        self.out_features = positive_int(out_features, "out_features", "Linear")
         dt = get_default_dtype() if dtype is None else np.dtype(dtype)
-        g = _resolve_rng(rng)
+        g = as_generator(rng, "Linear")
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(_draw(_init.get(init), shape, g, dt, repr(self)))
         if bias:
@@ -214,12 +200,11 @@ class Maxout(Module):
     def __init__(self, in_features: int, out_features: int, pieces: int = 2, bias: bool = True,
                  init="xavier_uniform", bias_init=0.0, rng=None, dtype=None):
         super().__init__()
-        for what, v in (("in_features", in_features), ("out_features", out_features), ("pieces", pieces)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Maxout: {what} must be a positive int, got {v!r}")
-        self.in_features, self.out_features, self.pieces = int(in_features), int(out_features), int(pieces)
+        self.in_features = positive_int(in_features, "in_features", "Maxout")
+        self.out_features = positive_int(out_features, "out_features", "Maxout")
+        self.pieces = positive_int(pieces, "pieces", "Maxout")
         dt = get_default_dtype() if dtype is None else np.dtype(dtype)
-        g = _resolve_rng(rng)
+        g = as_generator(rng, "Maxout")
         k, o, i = self.pieces, self.out_features, self.in_features
         w_fn = _init.get(init)
         w = np.stack([_draw(w_fn, (o, i), g, dt, repr(self)) for _ in range(k)], axis=1)

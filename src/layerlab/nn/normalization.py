@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import nonnegative_float, positive_int, probability
 from ..backend import get_default_dtype
 from ..tensor import Tensor, make_node
 from .module import Module, Parameter
@@ -228,15 +229,11 @@ class BatchNorm(Module):
     def __init__(self, num_features: int, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True,
                  track_running_stats: bool = True, dtype=None, *, bias: bool = True):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
-            raise ValueError(f"BatchNorm: num_features must be a positive int, got {num_features!r}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm: momentum must be in [0, 1] or None, got {momentum}")
-        if eps < 0:
-            raise ValueError(f"BatchNorm: eps must be >= 0, got {eps}")
-        self.num_features = int(num_features)
+        self.num_features = positive_int(num_features, "num_features", "BatchNorm")
+        if momentum is not None:
+            momentum = probability(momentum, "momentum (or None)", "BatchNorm", inclusive_high=True)
         self.momentum = momentum
-        self.eps = float(eps)
+        self.eps = nonnegative_float(eps, "eps", "BatchNorm")
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         dt = get_default_dtype() if dtype is None else np.dtype(dtype)
@@ -341,10 +338,10 @@ class LayerNorm(Module):
                  dtype=None):
         super().__init__()
         ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
-        if not ns or any(int(s) < 1 for s in ns):
+        if not ns:
             raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
-        self.normalized_shape = tuple(int(s) for s in ns)
-        self.eps = float(eps)
+        self.normalized_shape = tuple(positive_int(s, f"normalized_shape[{i}]", "LayerNorm") for i, s in enumerate(ns))
+        self.eps = nonnegative_float(eps, "eps", "LayerNorm")
         self.elementwise_affine = bool(elementwise_affine)
         dt = get_default_dtype() if dtype is None else np.dtype(dtype)
         if elementwise_affine:
@@ -424,11 +421,12 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype=None, *,
                  bias: bool = True):
         super().__init__()
-        if num_groups < 1 or num_channels < 1 or num_channels % num_groups:
+        self.num_groups = positive_int(num_groups, "num_groups", "GroupNorm")
+        self.num_channels = positive_int(num_channels, "num_channels", "GroupNorm")
+        if self.num_channels % self.num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be a positive multiple of "
                              f"num_groups ({num_groups})")
-        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
-        self.eps = float(eps)
+        self.eps = nonnegative_float(eps, "eps", "GroupNorm")
         self.affine = bool(affine)
         dt = get_default_dtype() if dtype is None else np.dtype(dtype)
         self.register_parameter("weight", Parameter(np.ones(num_channels, dtype=dt)) if affine else None)

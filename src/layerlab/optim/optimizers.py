@@ -39,11 +39,11 @@ Python floats, which NumPy 2 treats as weak scalars), so float32 stays float32.
 from __future__ import annotations
 
 import json
-import sys
 from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .._checks import finite_float
 from ..tensor import Tensor, enable_grad
 
 __all__ = [
@@ -67,6 +67,12 @@ class Transform(NamedTuple):
     step), ``hp`` the group's hyper-parameters as Python numbers. A link may update
     its state arrays in place but must never write into ``u`` or ``p``: ``u`` may be
     the parameter's ``.grad`` or another link's state.
+
+    Ownership rule: ``update`` returns its input ``u`` unchanged, an array held in the
+    state record ``st`` (as :func:`trace` returns ``momentum_buffer``), or a *fresh*
+    array that nothing else refers to. The optimiser scales a fresh array by η in place
+    and never touches the others; so a link must not return an array it keeps anywhere
+    but in ``st`` (a closure, a global), nor a view of one.
     """
 
     init: Callable[[np.ndarray, dict], dict]
@@ -323,21 +329,18 @@ def scale_by_nadam() -> Transform:
 # The optimiser: parameter groups, state records, step, state_dict
 # ---------------------------------------------------------------------------------------------
 
-_refcount = getattr(sys, "getrefcount", None)
-
-
-def _is_temporary(u: np.ndarray) -> bool:
-    """True when ``u`` owns its memory and nothing but the caller's variable refers to it, so
-    writing into it cannot be observed (the test NumPy itself uses to reuse temporaries).
-    Refcounts are CPython's; elsewhere this says False and the update allocates."""
-    # 3 references: the caller's variable, this function's argument, getrefcount's argument
-    return _refcount is not None and u.base is None and _refcount(u) <= 3
-
-
-def _number(name: str, value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a real number, got {value!r} ({type(value).__name__})")
-    return float(value)
+def _owned(u: np.ndarray, g: np.ndarray, p: np.ndarray, st: dict) -> bool:
+    """May the step scale the update ``u`` in place? The ownership rule of the chain (see
+    :class:`Transform`): a link returns its input, an array of the state record, or a fresh
+    array of its own. Only a fresh array belongs to the step: ``u`` is written into unless it
+    is the gradient ``g``, the parameter ``p``, an array of the state record ``st``, or a view
+    (``u.base`` set: it shares memory with something else)."""
+    if u is g or u is p or u.base is not None:
+        return False
+    for v in st.values():
+        if v is u:
+            return False
+    return True
 
 
 def _plain(v):
@@ -442,13 +445,13 @@ class Optimizer:
         """Check hyper-parameters; subclasses extend. Messages follow torch's ("Invalid learning rate: -1")."""
         lr = group.get("lr")
         if lr is not None:
-            _number("lr", lr, f"{type(self).__name__} {where}")
+            finite_float(lr, "lr", f"{type(self).__name__} {where}")
             if not lr >= 0.0:
                 raise ValueError(f"Invalid learning rate: {lr} ({type(self).__name__} {where}; expected lr >= 0)")
         for key in ("eps", "weight_decay", "momentum", "lr_decay", "momentum_decay", "initial_accumulator_value",
                     "alpha", "dampening"):
             if key in group:
-                v = _number(key, group[key], f"{type(self).__name__} {where}")
+                v = finite_float(group[key], key, f"{type(self).__name__} {where}")
                 if not v >= 0.0:
                     label = "epsilon" if key == "eps" else key
                     raise ValueError(f"Invalid {label} value: {group[key]} ({type(self).__name__} {where}; "
@@ -458,7 +461,7 @@ class Optimizer:
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
                 raise ValueError(f"{type(self).__name__} {where}: betas must be a pair (beta1, beta2), got {betas!r}")
             for i, b in enumerate(betas):
-                if not 0.0 <= _number(f"betas[{i}]", b, type(self).__name__) < 1.0:
+                if not 0.0 <= finite_float(b, f"betas[{i}]", type(self).__name__) < 1.0:
                     raise ValueError(f"Invalid beta parameter at index {i}: {b} ({type(self).__name__} {where}; "
                                      "expected 0 <= beta < 1)")
 
@@ -507,10 +510,10 @@ class Optimizer:
                 u = -g if maximize else g
                 for link in chain:
                     u = link.update(u, data, st, hp)
-                if _is_temporary(u):  # a fresh array no one else holds (Adam's, a decayed gradient's):
-                    u *= lr           # scale it in place instead of allocating lr·u
+                if _owned(u, g, data, st):  # a fresh array (Adam's, a decayed gradient's): scale it
+                    u *= lr                 # in place instead of allocating lr·u
                     np.subtract(data, u, out=data)
-                else:                 # the gradient itself, or a state array (momentum_buffer)
+                else:                       # the gradient itself, or a state array (momentum_buffer)
                     np.subtract(data, lr * u, out=data)
         return loss
 
@@ -639,7 +642,7 @@ class Optimizer:
 
 def _check_range(group, key, lo, hi, where, cls):
     if key in group:
-        v = _number(key, group[key], f"{cls} {where}")
+        v = finite_float(group[key], key, f"{cls} {where}")
         if not lo <= v <= hi:
             raise ValueError(f"Invalid {key} value: {group[key]} ({cls} {where}; expected {lo} <= {key} <= {hi})")
 

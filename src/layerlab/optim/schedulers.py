@@ -14,6 +14,12 @@ initial learning rate and writes ``group["lr"] = schedule(t)``: once when it is
 constructed (t = 0) and at every ``step()`` (t += 1), as ``torch.optim.lr_scheduler``
 does. Call ``scheduler.step()`` after ``optimizer.step()``.
 
+Each scheduler class says how often it is meant to be stepped in its ``interval``
+attribute: ``"epoch"`` (the base class's default, and StepLR, ExponentialLR,
+CosineAnnealingLR, whose periods are counted in epochs as in torch) or ``"step"``
+(once per mini-batch: OneCycleLR, LinearWarmup). The Trainer reads it; a scheduler
+class of one's own sets it the same way.
+
 Note:
     torch computes StepLR, ExponentialLR and CosineAnnealingLR *recursively* from
     the previous ``group["lr"]`` ("chainable"); layerlab evaluates the closed form
@@ -29,6 +35,7 @@ import functools
 import math
 from typing import Callable
 
+from .._checks import nonnegative_float, positive_float, positive_int, probability
 from .optimizers import Optimizer
 
 __all__ = [
@@ -119,13 +126,12 @@ def _one_cycle(t: int, values: dict, total_steps: int, pct_start: float, anneal_
     raise AssertionError("unreachable")
 
 
-def _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase):
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= 0:
-        raise ValueError(f"OneCycleLR: expected a positive integer total_steps, got {total_steps!r}")
-    if isinstance(pct_start, bool) or not isinstance(pct_start, (int, float)) or not 0 <= pct_start <= 1:
-        raise ValueError(f"OneCycleLR: expected pct_start between 0 and 1, got {pct_start!r}")
+def _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase, where: str) -> tuple[int, float]:
+    """The normalised ``(total_steps, pct_start)``, or an error naming ``where``."""
+    total_steps = positive_int(total_steps, "total_steps", where)
+    pct_start = probability(pct_start, "pct_start", where, inclusive_high=True)
     if anneal_strategy not in ("cos", "linear"):
-        raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        raise ValueError(f"{where}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
     # A phase that some step lands in must have a length, or pct is 0/0 (a ZeroDivisionError in torch).
     # Step 0 lands in the first phase if it ends at >= 0; the last phase is always reached; a middle
     # phase of length zero is skipped by every step.
@@ -133,8 +139,9 @@ def _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase):
     ends = [0.0] + [p[0] for p in phases]
     for i in (0, len(phases) - 1):
         if ends[i + 1] == ends[i]:
-            raise ValueError(f"OneCycleLR: phase {i + 1} of the cycle is empty (total_steps={total_steps}, "
+            raise ValueError(f"{where}: phase {i + 1} of the cycle is empty (total_steps={total_steps}, "
                              f"pct_start={pct_start}, three_phase={three_phase}); use more steps or another pct_start")
+    return total_steps, pct_start
 
 
 def one_cycle(max_lr: float, total_steps: int, pct_start: float = 0.3, anneal_strategy: str = "cos",
@@ -145,7 +152,7 @@ def one_cycle(max_lr: float, total_steps: int, pct_start: float = 0.3, anneal_st
     steps, then anneals to η₀/final_div_factor (``three_phase``: back down to η₀
     symmetrically, then to the minimum), by half-cosine or linearly.
     """
-    _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase)
+    total_steps, pct_start = _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase, "one_cycle")
     initial = max_lr / div_factor
     values = {"initial": initial, "max": max_lr, "min": initial / final_div_factor}
     return functools.partial(_one_cycle, values=values, total_steps=total_steps, pct_start=pct_start,
@@ -155,7 +162,8 @@ def one_cycle(max_lr: float, total_steps: int, pct_start: float = 0.3, anneal_st
 def one_cycle_momentum(base_momentum: float, max_momentum: float, total_steps: int, pct_start: float = 0.3,
                        anneal_strategy: str = "cos", three_phase: bool = False) -> Schedule:
     """The momentum (or β₁) of the 1cycle policy: inverse to η, max_momentum → base_momentum → max_momentum."""
-    _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase)
+    total_steps, pct_start = _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase,
+                                              "one_cycle_momentum")
     values = {"base_m": base_momentum, "max_m": max_momentum}
     return functools.partial(_one_cycle, values=values, total_steps=total_steps, pct_start=pct_start,
                              anneal_strategy=anneal_strategy, three_phase=three_phase, momentum=True)
@@ -174,31 +182,23 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, start_factor: float = 0
     starts at s·schedule(0) and reaches schedule(0) at t = W, where the wrapped
     schedule starts (it is delayed by W steps, not overlapped).
     """
-    return functools.partial(_linear_warmup, schedule=schedule, warmup_steps=int(warmup_steps),
-                             start_factor=float(start_factor))
+    return functools.partial(_linear_warmup, schedule=schedule,
+                             warmup_steps=positive_int(warmup_steps, "warmup_steps", "linear_warmup"),
+                             start_factor=probability(start_factor, "start_factor", "linear_warmup",
+                                                      inclusive_high=True))
 
 
 # ---------------------------------------------------------------------------------------------
 # Schedulers: the torch-named wrappers
 # ---------------------------------------------------------------------------------------------
 
-def _int_at_least(name: str, v, lo: int, cls: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{cls}: {name} must be an integer >= {lo}, got {v!r}")
-    return v
-
-
-def _positive(name: str, v, cls: str, allow_zero: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 if allow_zero else v > 0):
-        raise ValueError(f"{cls}: {name} must be a {'non-negative' if allow_zero else 'positive'} number, got {v!r}")
-    return float(v)
-
-
 class LRScheduler:
     """Base class: one pure schedule per parameter group, evaluated at ``last_epoch``.
 
-    Subclasses implement ``_schedule(base_lr, group_index) -> Schedule`` and list the
-    hyper-parameters that go into ``state_dict`` in ``_hparams``.
+    Subclasses implement ``_schedule(base_lr, group_index) -> Schedule``, list the
+    hyper-parameters that go into ``state_dict`` in ``_hparams``, and set ``interval``
+    to ``"step"`` when they are meant to be stepped after every batch (the default,
+    ``"epoch"``, is after every epoch).
 
     Args:
         optimizer: the :class:`~layerlab.optim.Optimizer` whose ``group["lr"]`` it sets.
@@ -207,6 +207,8 @@ class LRScheduler:
     """
 
     _hparams: tuple = ()
+    #: How often the training loop steps it: "epoch" (after every epoch) or "step" (after every batch).
+    interval: str = "epoch"
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
@@ -292,8 +294,8 @@ class StepLR(LRScheduler):
     _hparams = ("step_size", "gamma")
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        self.step_size = _int_at_least("step_size", step_size, 1, "StepLR")
-        self.gamma = _positive("gamma", gamma, "StepLR")
+        self.step_size = positive_int(step_size, "step_size", "StepLR")
+        self.gamma = positive_float(gamma, "gamma", "StepLR")
         super().__init__(optimizer, last_epoch)
 
     def _schedule(self, base_lr, i):
@@ -311,7 +313,7 @@ class ExponentialLR(LRScheduler):
     _hparams = ("gamma",)
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
-        self.gamma = _positive("gamma", gamma, "ExponentialLR")
+        self.gamma = positive_float(gamma, "gamma", "ExponentialLR")
         super().__init__(optimizer, last_epoch)
 
     def _schedule(self, base_lr, i):
@@ -330,8 +332,8 @@ class CosineAnnealingLR(LRScheduler):
     _hparams = ("T_max", "eta_min")
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        self.T_max = _int_at_least("T_max", T_max, 1, "CosineAnnealingLR")
-        self.eta_min = _positive("eta_min", eta_min, "CosineAnnealingLR", allow_zero=True)
+        self.T_max = positive_int(T_max, "T_max", "CosineAnnealingLR")
+        self.eta_min = nonnegative_float(eta_min, "eta_min", "CosineAnnealingLR")
         super().__init__(optimizer, last_epoch)
 
     def _schedule(self, base_lr, i):
@@ -375,6 +377,7 @@ class OneCycleLR(LRScheduler):
 
     _hparams = ("total_steps", "pct_start", "anneal_strategy", "three_phase", "cycle_momentum",
                 "base_momentums", "max_momentums")
+    interval = "step"  # the cycle is counted in batches
 
     def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None, epochs: int | None = None,
                  steps_per_epoch: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
@@ -386,12 +389,11 @@ class OneCycleLR(LRScheduler):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)")
-            _int_at_least("epochs", epochs, 1, "OneCycleLR")
-            _int_at_least("steps_per_epoch", steps_per_epoch, 1, "OneCycleLR")
-            total_steps = epochs * steps_per_epoch
-        _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase)
-        _positive("div_factor", div_factor, "OneCycleLR")
-        _positive("final_div_factor", final_div_factor, "OneCycleLR")
+            total_steps = (positive_int(epochs, "epochs", "OneCycleLR")
+                           * positive_int(steps_per_epoch, "steps_per_epoch", "OneCycleLR"))
+        total_steps, pct_start = _check_one_cycle(total_steps, pct_start, anneal_strategy, three_phase, "OneCycleLR")
+        div_factor = positive_float(div_factor, "div_factor", "OneCycleLR")
+        final_div_factor = positive_float(final_div_factor, "final_div_factor", "OneCycleLR")
         self.total_steps, self.pct_start = total_steps, pct_start
         self.anneal_strategy, self.three_phase = anneal_strategy, three_phase
         max_lrs = _per_group("max_lr", max_lr, optimizer, "OneCycleLR")
@@ -460,12 +462,11 @@ class LinearWarmup(LRScheduler):
     """
 
     _hparams = ("warmup_steps", "start_factor")
+    interval = "step"  # warm-up is counted in batches
 
     def __init__(self, optimizer_or_scheduler, warmup_steps: int, start_factor: float = 0.0, last_epoch: int = -1):
-        self.warmup_steps = _int_at_least("warmup_steps", warmup_steps, 1, "LinearWarmup")
-        if isinstance(start_factor, bool) or not isinstance(start_factor, (int, float)) or not 0 <= start_factor <= 1:
-            raise ValueError(f"LinearWarmup: start_factor must be in [0, 1], got {start_factor!r}")
-        self.start_factor = float(start_factor)
+        self.warmup_steps = positive_int(warmup_steps, "warmup_steps", "LinearWarmup")
+        self.start_factor = probability(start_factor, "start_factor", "LinearWarmup", inclusive_high=True)
         if isinstance(optimizer_or_scheduler, LRScheduler):
             self.inner = optimizer_or_scheduler
         elif isinstance(optimizer_or_scheduler, Optimizer):

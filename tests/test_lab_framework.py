@@ -7,6 +7,7 @@ removed afterwards, so the package's own experiments are untouched (and never ru
 from __future__ import annotations
 
 import ast
+import base64
 import dataclasses
 import io
 from html import escape as html_escape
@@ -415,13 +416,35 @@ def test_lecture_writes_every_report_and_an_index(lab_registry, store, tmp_path)
     assert lo.outcomes[0].data["config"]["n"] == 300  # --set goes to the experiments that have the key
     assert lo.index == out / "index.html"
     html = lo.index.read_text()
-    hrefs = re.findall(r'<a href="([^"#]+)"', html)
+    hrefs = list(dict.fromkeys(re.findall(r'<a href="([^"#]+)"', html)))
     assert hrefs == ["t_tiny/report.html", "t_fail/report.html"]
     assert all((out / h).exists() for h in hrefs)
     assert "the std is the scale" in html and "boom in the experiment" in html
     entries = json.loads((out / "lecture.json").read_text())
     assert [e["experiment"] for e in entries] == ["t_tiny", "t_fail"]
     assert {r.experiment: r.status for r in store.runs()} == {"t_tiny": "done", "t_fail": "failed"}
+
+
+def test_lecture_index_opens_with_one_row_per_experiment_and_a_thumbnail(lab_registry, store, tmp_path):
+    from matplotlib import image
+
+    lab_registry("t_tiny", tiny, topic="one")
+    lab_registry("t_fail", failing, topic="two")
+    out = tmp_path / "lecture"
+    html = run_lecture(quick=True, out_dir=out, seed=1, store=store, show=False).index.read_text()
+    overview = html[html.index('<table class="overview">'):html.index('id="claims"')]
+    rows = re.findall(r"<tr>(.*?)</tr>", overview, flags=re.S)[1:]
+    assert len(rows) == 2 and "t_tiny" in rows[0] and "t_fail" in rows[1]
+    assert "✓ 1" in rows[0] and "✗ 1" in rows[0]        # claim 1 holds, claim 2 does not
+    assert "error" in rows[1] and "<img" not in rows[1]  # the failed run has no figure
+    # the thumbnail is the first claim's figure ("hist"), shrunk, linked to its place in the report
+    assert 't_tiny/report.html#fig-hist"' in rows[0]
+    thumb = base64.b64decode(re.search(r'class="thumb" src="data:image/png;base64,([^"]+)"', rows[0]).group(1))
+    small = image.imread(io.BytesIO(thumb))
+    full = image.imread(out / "t_tiny" / "hist.png")
+    assert small.shape[1] <= 221 < full.shape[1]
+    assert abs(small.shape[0] / small.shape[1] - full.shape[0] / full.shape[1]) < 0.02
+    assert html.index('class="overview"') < html.index("the std is the scale")  # the full table comes after
 
 
 def test_lecture_is_ok_when_claims_do_not_hold(lab_registry, store, tmp_path):

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 import layerlab as ll
 
 from ..fileio import atomic_open
+from .stats import running_mean
 
 __all__ = [
     "new_figure", "layer_histograms", "layer_histogram_grid", "loss_curves", "percentile_bands",
@@ -203,14 +204,6 @@ def layer_histogram_grid(rows: Mapping[str, Mapping[str, Any]], *, bins: int = 4
 
 
 # -- curves -----------------------------------------------------------------------------------------
-def _smooth(y: np.ndarray, window: int) -> np.ndarray:
-    if window <= 1 or len(y) < window:
-        return y
-    kernel = np.ones(window) / window
-    head = np.cumsum(y[: window - 1]) / np.arange(1, window)
-    return np.concatenate([head, np.convolve(y, kernel, mode="valid")])
-
-
 def loss_curves(curves: Mapping[str, Any], *, logy: bool = False, xlabel: str = "iteration", ylabel: str = "loss",
                 title: str | None = None, smooth: int = 0, ylim: tuple[float, float] | None = None,
                 size: tuple[float, float] = (5.0, 3.2)) -> Figure:
@@ -228,7 +221,7 @@ def loss_curves(curves: Mapping[str, Any], *, logy: bool = False, xlabel: str = 
         color = COLORS[i % len(COLORS)]
         if smooth and smooth > 1:
             ax.plot(x, y, color=color, alpha=0.25, linewidth=0.8)
-            ax.plot(x, _smooth(y, smooth), color=color, label=str(label), linewidth=1.5)
+            ax.plot(x, running_mean(y, smooth), color=color, label=str(label), linewidth=1.5)
         else:
             ax.plot(x, y, color=color, label=str(label), linewidth=1.4)
     if logy:

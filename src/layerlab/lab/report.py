@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import math
 import os
 import time
@@ -20,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from ..fileio import atomic_write_text
 
-__all__ = ["render_report", "write_report", "render_index", "write_index", "claims_table", "lecture_table",
+__all__ = ["render_report", "write_report", "render_index", "write_index", "main_figure", "claims_table", "lecture_table",
            "write_text_atomic", "format_value", "VERDICT_MARK"]
 
 VERDICT_MARK = {True: "✓", False: "✗"}
@@ -77,6 +78,7 @@ pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .82rem; 
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; font-size: .9rem; }
 dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; }
 .counts span { margin-right: 1.2rem; } a { color: #0969da; }
+table.overview td { vertical-align: middle; } img.thumb { width: 220px; height: auto; border: 1px solid var(--line); }
 footer { color: var(--muted); font-size: .8rem; margin: 3rem 0 1rem; }
 """
 
@@ -202,11 +204,62 @@ def write_report(data: Mapping[str, Any], out_dir: str | os.PathLike, filename: 
     return write_text_atomic(Path(out_dir) / filename, render_report(data, out_dir, figures_dir))
 
 
+def main_figure(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The figure that stands for an experiment: the one its first claim names, else its first figure."""
+    figures = data.get("figures") or []
+    by_name = {f["name"]: f for f in figures}
+    for c in data.get("claims") or []:
+        if c.get("figure") in by_name:
+            return by_name[c["figure"]]
+    return figures[0] if figures else None
+
+
+def _thumbnail_tag(path: Path, alt: str, width: int = 220) -> str:
+    """A small copy of the PNG at ``path`` (about ``width`` pixels wide), inlined; empty when it is missing."""
+    from matplotlib import image
+
+    try:
+        with path.open("rb") as f:
+            w = image.imread(f).shape[1]
+        buf = io.BytesIO()
+        image.thumbnail(str(path), buf, scale=min(1.0, width / w))
+    except (OSError, ValueError, SyntaxError):
+        return ""
+    b64 = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img class="thumb" src="data:image/png;base64,{b64}" alt="{_e(alt)}">'
+
+
+def _first_screen(entries: Sequence[Mapping[str, Any]]) -> str:
+    """One row per experiment: its verdict counts and a thumbnail of its main figure, linked to its report."""
+    rows = []
+    for e in entries:
+        href = e.get("href")
+        link = f'<a href="{_e(href)}">{_e(e["experiment"])}</a>' if href else _e(e["experiment"])
+        claims = e.get("claims") or []
+        n_hold = sum(bool(c["holds"]) for c in claims)
+        if e.get("status", "done") != "done":
+            counts = _verdict_html(None)
+        else:
+            counts = (f'<span class="verdict holds">{VERDICT_MARK[True]} {n_hold}</span> '
+                      f'<span class="verdict fails">{VERDICT_MARK[False]} {len(claims) - n_hold}</span>')
+        fig, thumb = main_figure(e), ""
+        if fig is not None and e.get("out_dir"):
+            thumb = _thumbnail_tag(Path(e["out_dir"]) / fig["file"], fig.get("caption") or fig["name"])
+            if thumb and href:
+                thumb = f'<a href="{_e(href)}#fig-{_e(fig["name"])}">{thumb}</a>'
+        rows.append(f"<tr><td>{link}<br><small>{_e(e.get('topic', ''))}</small></td>"
+                    f"<td>{_e(e.get('summary', ''))}</td><td class=\"num\">{counts}</td><td>{thumb}</td></tr>")
+    return ('<table class="overview"><thead><tr><th>experiment</th><th>what it shows</th><th>claims</th>'
+            "<th>main figure</th></tr></thead><tbody>" + "\n".join(rows) + "</tbody></table>")
+
+
 def render_index(entries: Sequence[Mapping[str, Any]], title: str = "layerlab · the lecture's claims",
                  subtitle: str = "") -> str:
-    """The lecture index: every experiment's claims in one table, each linking to its report.
+    """The lecture index: first a compact overview (one row per experiment: its verdict counts and a
+    thumbnail of its main figure), then every experiment's claims in one table, each linking to its report.
 
-    ``entries``: result dicts with an extra ``"href"`` (the report, relative to the index).
+    ``entries``: result dicts with an extra ``"href"`` (the report, relative to the index); thumbnails are
+    read from each entry's ``out_dir``.
     """
     n_claims = sum(len(e.get("claims") or []) for e in entries)
     n_hold = sum(bool(c["holds"]) for e in entries for c in e.get("claims") or [])
@@ -215,6 +268,8 @@ def render_index(entries: Sequence[Mapping[str, Any]], title: str = "layerlab ·
              f'<p class="counts"><span>{len(entries)} experiments</span><span>{n_claims} claims</span>'
              f'<span>{_verdict_html(True)} {n_hold}</span><span>{_verdict_html(False)} {n_claims - n_hold}</span>'
              + (f"<span>{_verdict_html(None)} {n_err}</span>" if n_err else "") + "</p>",
+             _first_screen(entries),
+             '<h2 id="claims">Every claim</h2>',
              "<table><thead><tr><th>experiment</th><th>id</th><th>claim</th><th>verdict</th><th>measured</th>"
              "<th>conditions</th></tr></thead><tbody>"]
     for e in entries:

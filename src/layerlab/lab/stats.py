@@ -98,20 +98,22 @@ def much_faster(fast, slow, window: int = 50, factor: float = MUCH_FASTER) -> di
 
     The level is where ``slow`` ends (its mean loss over the last ``window`` steps); ``slow`` needs
     ``steps_slow`` steps to reach it (running mean of ``window`` steps), ``fast`` needs ``steps_fast``.
-    ``ratio`` = steps_slow / steps_fast; ``holds`` when ratio ≥ ``factor``. A diverged ``fast`` never holds.
+    ``ratio`` = (steps_slow + 1) / (steps_fast + 1); ``holds`` when ratio ≥ ``factor``. A ``fast`` run that
+    diverges (a non-finite loss anywhere) never holds, even if it got there before it blew up.
     """
     fast, slow = np.asarray(fast, dtype=np.float64), np.asarray(slow, dtype=np.float64)
     n = min(len(fast), len(slow))
     fast, slow = fast[:n], slow[:n]
-    level = tail_mean(slow, window)
+    level = float(running_mean(slow, window)[-1]) if n else math.nan  # = tail_mean(slow, window), the same sums
     t_slow = steps_to(slow, level, window)
     t_fast = steps_to(fast, level, window)
     if t_fast is None or t_slow is None or not math.isfinite(level):
         ratio = 0.0 if t_fast is None else math.inf
     else:
         ratio = (t_slow + 1) / (t_fast + 1)
-    return {"level": level, "steps_fast": t_fast, "steps_slow": t_slow, "ratio": float(ratio),
-            "holds": bool(t_fast is not None and ratio >= factor), "steps": n}
+    diverged = not bool(np.all(np.isfinite(fast)))
+    return {"level": level, "steps_fast": t_fast, "steps_slow": t_slow, "ratio": float(ratio), "steps": n,
+            "diverged": diverged, "holds": bool(t_fast is not None and not diverged and ratio >= factor)}
 
 
 # -- inside a network -----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Claims 11 (batch norm) and 12 (batch norm vs layer norm at batch size 1): the measurements on hand-checked
-cases, and a --quick run of each experiment whose verdicts are recomputed from its own records."""
+cases, the verdict functions on synthetic records both ways, and a --quick run of each experiment whose verdicts are
+recomputed from its own records (no verdict of a training run is pinned; 12a's x̂ = 0 is arithmetic)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from layerlab import data, nn
 from layerlab.lab.experiments import normalization as N
+from layerlab.lab.stats import much_faster
 from layerlab.lab.runner import run_experiment
 from layerlab.store import Store
 from layerlab.tensor import Tensor, no_grad
@@ -47,6 +49,99 @@ def test_percentile_drift():
     assert N.percentile_drift(band) == pytest.approx(0.1)       # p15 moved from 0.2 to 0.1
     assert N.percentile_drift({"steps": [0], "p15": [1.0], "p50": [2.0], "p85": [3.0]}) == 0.0
     assert math.isnan(N.percentile_drift({"steps": [], "p15": [], "p50": [], "p85": []}))
+
+
+def test_input_drift_threshold_is_the_output_threshold_through_the_sigmoid():
+    """σ is increasing (percentiles commute with it) and σ′ ≤ 1/4: an input percentile moving by < 0.4 moves the
+    output percentile by < 0.1; a move of 0.4 at the steepest point moves it by almost exactly 0.1."""
+    assert N.INPUT_DRIFT == pytest.approx(0.4) and N.STABLE_DRIFT == 0.1
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    x = np.random.default_rng(0).standard_normal(10_001)
+    np.testing.assert_allclose(np.percentile(sig(x), [15, 50, 85]), sig(np.percentile(x, [15, 50, 85])), atol=1e-4)
+    grid = np.linspace(-8, 8, 20001)
+    assert np.max(np.abs(sig(grid + N.INPUT_DRIFT) - sig(grid))) <= N.STABLE_DRIFT
+    assert sig(0.2) - sig(-0.2) == pytest.approx(N.STABLE_DRIFT, rel=0.01)
+
+
+# -- claim 11's verdicts, on synthetic records both ways ---------------------------------------------------------------
+def _faster_row(steps_bn, steps_plain, diverged=False):
+    return {"η": 0.1, "level": 2.3, "steps BN": steps_bn, "steps no BN": steps_plain,
+            "ratio": 0.0 if steps_bn is None else (steps_plain + 1) / (steps_bn + 1), "BN diverged": diverged}
+
+
+def test_faster_verdict_both_ways():
+    assert N.faster_holds(_faster_row(9, 19))               # 20/10: exactly half the steps
+    assert not N.faster_holds(_faster_row(10, 19))          # 20/11 < 2
+    assert not N.faster_holds(_faster_row(None, 19))        # BN never reached the level
+    assert not N.faster_holds(_faster_row(1, 200, diverged=True))   # a diverged BN run is no evidence
+    assert N.faster_verdict([_faster_row(1, 100), _faster_row(4, 50)])
+    assert not N.faster_verdict([_faster_row(1, 100), _faster_row(40, 50)])   # every η must hold
+    assert not N.faster_verdict([])
+
+
+def _dist_rows(bn, plain, diverged=None):
+    """{layer: input drift} per network -> rows of the "distributions" table (one η)."""
+    return ([{"network": "BN", "η": 0.5, "layer": h, "input drift": v, "output drift": v / 4, "diverged at": diverged}
+             for h, v in bn.items()]
+            + [{"network": "no BN", "η": 0.5, "layer": h, "input drift": v, "output drift": v / 4, "diverged at": None}
+               for h, v in plain.items()])
+
+
+def test_stable_and_drift_verdicts_both_ways():
+    rows = _dist_rows({"h1": 0.02, "h4": 0.07, "h7": 0.39}, {"h1": 0.5, "h4": 0.9, "h7": 1.2})
+    assert N.stable_verdict(rows) and N.drift_verdict(rows)
+    rows = _dist_rows({"h1": 0.02, "h4": 0.07, "h7": 0.4}, {"h1": 0.001, "h4": 0.9, "h7": 1.2})
+    assert not N.stable_verdict(rows)                 # h7 moved by the threshold itself
+    assert not N.drift_verdict(rows)                  # h1 did not drift without BN
+    rows = _dist_rows({"h1": 0.02}, {"h1": 0.5}, diverged=40)
+    assert not N.stable_verdict(rows)                 # a diverged BN run cannot show stability
+    # the output view is a different column: the same rows judged on h = σ(·) with its own threshold
+    rows = _dist_rows({"h1": 0.3}, {"h1": 0.3})
+    assert N.stable_verdict(rows) and not N.stable_verdict(rows, key="output drift", threshold=0.05)
+
+
+def _scale_rows(bn, plain, diverged=()):
+    """{seed: [final loss per scale]} per network -> rows of the "initial scale" table; ``diverged``: (network, seed,
+    scale index) of runs that diverged."""
+    rows = []
+    for net, per_seed in (("BN", bn), ("no BN", plain)):
+        for seed, losses in per_seed.items():
+            for i, (c, v) in enumerate(zip((0.01, 0.1, 1.0), losses)):
+                dv = 17 if (net, seed, i) in diverged else None
+                rows.append({"seed": seed, "W std": c, "network": net, "first loss": 2.4,
+                             "final loss": math.nan if dv else v, "diverged at": dv})
+    return rows
+
+
+def test_scale_sensitivity_one_seed():
+    rows = _scale_rows({0: [0.6, 0.55, 0.7]}, {0: [2.3, 2.3, 1.0]})
+    spread, worst = N.scale_sensitivity(rows, "spread"), N.scale_sensitivity(rows, "worst")
+    assert spread["holds"] and spread["BN"] == [pytest.approx(0.15)] and spread["no BN"] == [pytest.approx(1.3)]
+    assert worst["holds"] and worst["BN"] == [0.7] and worst["no BN"] == [2.3]
+    assert math.isnan(spread["se"])
+    rows = _scale_rows({0: [0.6, 0.55, 1.9]}, {0: [2.3, 2.3, 2.2]})   # BN's spread 1.35 > no BN's 0.1
+    assert not N.scale_sensitivity(rows, "spread")["holds"] and N.scale_sensitivity(rows, "worst")["holds"]
+
+
+def test_scale_sensitivity_over_seeds_needs_a_lead_beyond_the_noise():
+    bn = {0: [0.6, 0.55, 0.70], 1: [0.62, 0.56, 0.72], 2: [0.61, 0.55, 0.71]}
+    clear = {0: [2.3, 2.3, 1.0], 1: [2.3, 2.3, 1.05], 2: [2.3, 2.3, 0.98]}
+    out = N.scale_sensitivity(_scale_rows(bn, clear), "spread")
+    assert out["holds"] and out["seeds"] == [0, 1, 2] and out["diff"] > 2 * out["se"]
+    noisy = {0: [0.6, 0.9, 0.6], 1: [0.6, 0.6, 0.6], 2: [0.6, 0.75, 0.6]}   # leads of 0.15, −0.16, −0.01
+    out = N.scale_sensitivity(_scale_rows(bn, noisy), "spread")
+    assert not out["holds"]
+
+
+def test_scale_sensitivity_counts_a_diverged_run_against_its_network():
+    bn = {0: [0.6, 0.55, 0.7], 1: [0.6, 0.56, 0.7]}
+    plain = {0: [2.3, 2.3, 1.0], 1: [2.3, 2.3, 1.0]}
+    out = N.scale_sensitivity(_scale_rows(bn, plain, diverged={("BN", 1, 2)}), "spread")
+    assert not out["holds"] and out["BN"][1] == math.inf      # a diverged BN run: BN fails, visibly
+    out = N.scale_sensitivity(_scale_rows(bn, plain, diverged={("no BN", 0, 2)}), "worst")
+    assert out["holds"] and out["no BN"][0] == math.inf       # a diverged plain run: the plain network fails
+    with pytest.raises(ValueError, match="measure"):
+        N.scale_sensitivity([], "median")
 
 
 @pytest.mark.parametrize("norm, kinds", [(None, [nn.Linear, nn.Sigmoid, nn.Linear]),
@@ -110,23 +205,39 @@ def _run(name, store, tmp_path_factory):
     return {c.id: c for c in outcome.claims}, outcome.data["records"], names
 
 
-def test_batch_norm_quick(store, tmp_path_factory):
+def test_batch_norm_quick_verdicts_recomputed_from_records(store, tmp_path_factory):
+    """Every stored verdict of the --quick run follows from its stored records (none is pinned), and the "much
+    faster" numbers follow from the loss curves the store kept."""
     claims, records, figs = _run("batch_norm", store, tmp_path_factory)
-    assert sorted(claims) == ["11a", "11b", "11c"] and figs == {"loss", "distributions", "distributions_pre"}
-    rows = {(r["network"], r["η"]): r for r in records}
-    lrs = sorted({lr for _, lr in rows}, reverse=True)
-    assert lrs == [0.5, 0.1]
-    tail = "mean loss, last 30"
-    ratios = [rows[("BN", lr)][tail] / rows[("no BN", lr)][tail] for lr in lrs]
-    assert claims["11a"].holds is all(r <= N.MUCH_FASTER for r in ratios)
-    assert f"ratio {ratios[0]:.2f}" in claims["11a"].measured
-    hs = ("h1", "h4", "h7")
-    bn = {h: max(rows[("BN", lr)][f"{h} drift"] for lr in lrs) for h in hs}
-    plain = {h: max(rows[("no BN", lr)][f"{h} drift"] for lr in lrs) for h in hs}
-    assert claims["11b"].holds is all(v < N.STABLE_DRIFT for v in bn.values())
-    assert claims["11c"].holds is all(v >= N.STABLE_DRIFT for v in plain.values())
-    # the same weights with and without BN: the first losses differ only by what BN does to the forward pass
+    assert sorted(claims) == ["11a", "11b", "11c", "11d", "11e"]
+    assert figs == {"loss", "distributions", "distributions_post", "init_scale"}
+    faster, dist, scale = records["much faster (11a)"], records["distributions (11b, 11c)"], \
+        records["initial scale (11d, 11e)"]
+    assert claims["11a"].holds is N.faster_verdict(faster)
+    assert claims["11b"].holds is N.stable_verdict(dist)
+    assert claims["11c"].holds is N.drift_verdict(dist)
+    assert claims["11d"].holds is N.scale_sensitivity(scale, "spread")["holds"]
+    assert claims["11e"].holds is N.scale_sensitivity(scale, "worst")["holds"]
+    # the records are complete: both η, both networks, h1/h4/h7; three scales × both networks per seed
+    assert sorted(r["η"] for r in faster) == [0.1, 0.5]
+    assert {(r["network"], r["η"], r["layer"]) for r in dist} == {
+        (n, lr, h) for n in ("BN", "no BN") for lr in (0.5, 0.1) for h in ("h1", "h4", "h7")}
+    assert sorted({r["W std"] for r in scale}) == [0.01, 0.1, 1.0] and len(scale) == 6
+    # 11a's numbers are stats.much_faster of the curves in the store, and its text quotes them
+    (info,) = store.runs("batch_norm")
+    run_id = info.id
+    for r in faster:
+        bn = store.metrics(run_id, f"BN, η = {r['η']:g}, W std 0.1/loss").values
+        plain = store.metrics(run_id, f"no BN, η = {r['η']:g}, W std 0.1/loss").values
+        mf = much_faster(bn, plain, window=25)   # the quick variant's tail
+        assert (mf["level"], mf["steps_fast"], mf["steps_slow"]) == (pytest.approx(r["level"]), r["steps BN"],
+                                                                     r["steps no BN"])
+        assert f"ratio {r['ratio']:.1f}" in claims["11a"].measured
+    # the same weights at every η, and the scale runs of W std 0.1 are the η = 0.1 runs of 11a–c
+    rows = {(r["network"], r["η"]): r for r in records["runs"]}
     assert rows[("BN", 0.5)]["first loss"] == rows[("BN", 0.1)]["first loss"]
+    at01 = {r["network"]: r for r in scale if r["W std"] == 0.1}
+    assert at01["BN"]["final loss"] == rows[("BN", 0.1)]["mean loss, last 25"]
 
 
 def test_norm_batch_one_quick(store, tmp_path_factory):

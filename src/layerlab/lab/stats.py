@@ -23,7 +23,7 @@ from layerlab.probes import ActivationStats
 
 __all__ = [
     "NOISE_SE", "MUCH_FASTER", "FLAT_DF", "mean_se", "paired_lead", "tail_mean", "running_mean", "steps_to",
-    "much_faster", "unit_fractions", "dead_masks", "LayerStats", "forward_stats", "accuracy",
+    "much_faster", "much_faster_holds", "speedup", "unit_fractions", "dead_masks", "LayerStats", "forward_stats", "accuracy",
     "best_linear_accuracy",
 ]
 
@@ -107,13 +107,25 @@ def much_faster(fast, slow, window: int = 50, factor: float = MUCH_FASTER) -> di
     level = float(running_mean(slow, window)[-1]) if n else math.nan  # = tail_mean(slow, window), the same sums
     t_slow = steps_to(slow, level, window)
     t_fast = steps_to(fast, level, window)
-    if t_fast is None or t_slow is None or not math.isfinite(level):
-        ratio = 0.0 if t_fast is None else math.inf
-    else:
-        ratio = (t_slow + 1) / (t_fast + 1)
     diverged = not bool(np.all(np.isfinite(fast)))
-    return {"level": level, "steps_fast": t_fast, "steps_slow": t_slow, "ratio": float(ratio), "steps": n,
-            "diverged": diverged, "holds": bool(t_fast is not None and not diverged and ratio >= factor)}
+    ratio = speedup(t_fast, t_slow)
+    return {"level": level, "steps_fast": t_fast, "steps_slow": t_slow, "ratio": ratio, "steps": n,
+            "diverged": diverged, "holds": much_faster_holds(t_fast, t_slow, diverged, factor)}
+
+
+def speedup(steps_fast: int | None, steps_slow: int | None) -> float:
+    """(steps_slow + 1) / (steps_fast + 1): how many times fewer steps the fast run needs (0 when it never
+    gets there, inf when only it does)."""
+    if steps_fast is None:
+        return 0.0
+    return math.inf if steps_slow is None else (steps_slow + 1) / (steps_fast + 1)
+
+
+def much_faster_holds(steps_fast: int | None, steps_slow: int | None, diverged: bool = False,
+                      factor: float = MUCH_FASTER) -> bool:
+    """The verdict of :func:`much_faster` from its stored numbers: the fast run got to the level, did not
+    diverge, and needed at most 1/``factor`` of the slow run's steps."""
+    return bool(steps_fast is not None and not diverged and speedup(steps_fast, steps_slow) >= factor)
 
 
 # -- inside a network -----------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import layerlab as ll
 from layerlab import data, nn, optim
 from layerlab.train import Callback, NonFiniteError
 from layerlab.lab import Claim, ConfigError, Context, Result, experiment, figures
+from layerlab.lab import stats
 from layerlab.lab.stats import (FLAT_DF, MUCH_FASTER, NOISE_SE, mean_se, much_faster, paired_lead, running_mean,
                                 tail_mean, unit_fractions)
 from layerlab.lab.training import fashion, mlp
@@ -189,7 +190,7 @@ def much_faster_holds(row: dict) -> bool:
     """The lab's "much faster" (:func:`layerlab.lab.stats.much_faster`) from a row of the "much faster" table:
     the fast curve reaches the level at all, did not diverge, and in ≤ 1/``MUCH_FASTER`` of the slow curve's
     steps (``ratio`` = (steps_slow + 1)/(steps_fast + 1) ≥ ``MUCH_FASTER``)."""
-    return bool(row["steps_fast"] is not None and not row["diverged"] and row["ratio"] >= MUCH_FASTER)
+    return stats.much_faster_holds(row["steps_fast"], row["steps_slow"], row["diverged"])
 
 
 def _per_seed(runs: list[dict], key: str) -> dict[str, list[float]]:

@@ -329,7 +329,8 @@ def forward(config: ForwardConfig, ctx: Context) -> Result:
                 caption="Per layer, mean and std of the activations for every initialisation; dashed: "
                         f"{theory:.3f}^l (tanh, small), 1/√2 per layer (ReLU, Xavier), constant (ReLU, He).")
 
-    records = [{"init": label, **s.row()} for label, stats in res.items() for s in stats]
+    # every number a verdict reads: the per-layer stats, and the input's std (claim 3a's first ratio)
+    records = [{"init": label, **s.row(), "input std": input_std} for label, stats in res.items() for s in stats]
     notes = [
         "One forward pass, no training: each initialisation draws its own weights (independent seeded streams); "
         "all share the same input. Saturated: |h| > 0.97 (tanh), h < 0.03 or h > 0.97 (sigmoid).",

@@ -3,11 +3,19 @@ of issue [lab]).
 
 Claim 11 — the notes compare "with and without batch normalization on MNIST data using 7 layers"
 of sigmoid units with ``w = 0.1*np.random.randn()``, plotting h1, h4 and h7 over training (after
-Ioffe & Szegedy's figure 1, which shows the 15th/50th/85th percentiles of a sigmoid's input): with
+Ioffe & Szegedy's figure 1, which shows the 15th/50th/85th percentiles of a sigmoid's *input*): with
 BN (Linear → BN → σ) the loss falls much faster and the distributions stay stable; without BN they
-drift. Measured here on Fashion-MNIST with :class:`~layerlab.probes.ActivationStats` on a fixed
-batch of training images, for the activations h = σ(·) the notes plot and the sigmoids' inputs
-I & S plot.
+drift; and batch normalisation "allows us to be less careful about initialization". Measured here on
+Fashion-MNIST:
+
+- 11a "much faster" by the lab's one definition (:func:`layerlab.lab.stats.much_faster`): BN reaches the
+  plain network's final loss in at most half the iterations the plain network needs;
+- 11b/11c the percentiles of the sigmoids' inputs (I & S's quantity: the BN output γ·x̂ + β, or W·h + b)
+  on a fixed batch of training images over training, with those of h = σ(·) (what the notes plot)
+  beside them;
+- 11d/11e the final loss from three initial scales W = c·randn with and without BN, over seeds:
+  "less sensitive" = a smaller spread of the final loss over the scales; "no scale fails" = a lower
+  worst final loss over the scales.
 
 Claim 12 — BN's statistics come from the mini-batch: μ_i = (1/m)Σ_j x_i^j and
 σ_i² = (1/m)Σ_j (x_i^j − μ_i)². At m = 1, μ_i = x_i and σ_i = 0, so x̂_i = (x_i − μ_i)/√(σ_i² + ε)
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import numpy as np
 
@@ -31,20 +39,27 @@ from layerlab import nn, optim
 from layerlab.probes import ActivationStats
 from layerlab.train import Callback
 from layerlab.lab import Claim, Context, Result, experiment, figures
-from layerlab.lab.stats import tail_mean
+from layerlab.lab import stats
+from layerlab.lab.stats import MUCH_FASTER, NOISE_SE, much_faster, paired_lead, running_mean, tail_mean
 from layerlab.lab.training import fashion, fit_iterations
 
 __all__ = [
     "BatchNormConfig", "BatchOneConfig", "norm_mlp", "percentile_drift", "batch_statistics_xhat",
-    "MUCH_FASTER", "STABLE_DRIFT", "LN_FALL", "BN_EPS",
+    "faster_holds", "faster_verdict", "stable_verdict", "drift_verdict", "scale_sensitivity",
+    "STABLE_DRIFT", "SIGMOID_MAX_SLOPE", "INPUT_DRIFT", "LN_FALL", "BN_EPS",
 ]
 
 # -- the verdicts' thresholds (stated in the claims' text) -------------------------------------------------
-#: "the loss falls much faster": BN's mean loss over the last iterations at most half of the plain network's
-MUCH_FASTER = 0.5
-#: a distribution "stays stable" when none of its 15th/50th/85th percentiles moves by 0.1 or more (a tenth
-#: of the sigmoid's output range) from its value at the first measurement; it "drifts" when one does
+#: a distribution of h = σ(·) "stays stable" when none of its 15th/50th/85th percentiles moves by 0.1 or more (a
+#: tenth of the sigmoid's output range) from its value at the first measurement — shown beside the verdict
 STABLE_DRIFT = 0.1
+#: max σ′ = σ′(0) = 1/4
+SIGMOID_MAX_SLOPE = 0.25
+#: the verdict's threshold on the sigmoid's *input* (I & S's quantity): σ is increasing, so the q-th percentile of
+#: σ(x) is σ of the q-th percentile of x, and |σ(a) − σ(b)| ≤ |a − b|/4. A move of the input's percentile below
+#: STABLE_DRIFT / SIGMOID_MAX_SLOPE = 0.4 cannot move the output's by a tenth of its range: 0.4 is the smallest input
+#: move that can matter at the output, in a network that is not saturated
+INPUT_DRIFT = STABLE_DRIFT / SIGMOID_MAX_SLOPE
 #: "layer norm works at batch size 1": the held-out loss falls to at most 75% of its initial value
 LN_FALL = 0.75
 #: ε of the normalisation formula (layerlab's and PyTorch's default)
@@ -175,7 +190,8 @@ class _HeldOut(Callback):
 # -- claim 11 -------------------------------------------------------------------------------------------------------
 @dataclass
 class BatchNormConfig:
-    """784-depth×width-10 sigmoid, W = w_std·randn, biases 0, plain SGD, with and without BN, at each η."""
+    """784-depth×width-10 sigmoid, W = w_std·randn, biases 0, plain SGD, with and without BN, at each η (11a–c);
+    the same at each initial scale of ``scales`` and η = ``scale_lr``, over ``seeds`` seeds (11d, 11e)."""
 
     depth: int = 7
     width: int = 100
@@ -185,8 +201,11 @@ class BatchNormConfig:
     batch_size: int = 256
     every: int = 10              # percentiles measured every ``every`` iterations ...
     n_probe: int = 1000          # ... on this many fixed training images
-    tail: int = 50               # the loss compared: mean of the last ``tail`` iterations
-    QUICK: ClassVar[dict] = {"iterations": 150, "tail": 30}
+    tail: int = 50               # a run's final loss: the mean of its last ``tail`` iterations
+    scales: tuple[float, ...] = (0.01, 0.1, 1.0)   # 11d/11e: the notes' 0.01·randn and randn, and the BN slide's 0.1
+    scale_lr: float = 0.1
+    seeds: int = 3               # 11d/11e: seeds ctx.seed, ctx.seed + 1, ... (weights and data order)
+    QUICK: ClassVar[dict] = {"iterations": 100, "tail": 25, "seeds": 1}
 
 
 #: the hidden layers the notes plot (1-based)
@@ -199,105 +218,304 @@ def _watched(model: nn.Sequential, depth: int) -> dict[str, str]:
     return {acts[k - 1]: f"h{k}" for k in WATCHED if k <= depth}
 
 
+# -- claim 11: the verdicts (plain functions of the records) ----------------------------------------------------------
+def faster_holds(row: Mapping) -> bool:
+    """11a at one η, from its row of the "much faster" table (the fields of :func:`~layerlab.lab.stats.much_faster`):
+    BN reached the plain network's final loss at all, did not diverge, and in at most 1/``MUCH_FASTER`` of the
+    plain network's steps — ratio (steps no BN + 1)/(steps BN + 1), recomputed from the steps."""
+    return stats.much_faster_holds(row["steps BN"], row["steps no BN"], row["BN diverged"])
+
+
+def faster_verdict(rows) -> bool:
+    """11a: "much faster" at every η."""
+    rows = list(rows)
+    return bool(rows) and all(faster_holds(r) for r in rows)
+
+
+def stable_verdict(rows, network: str = "BN", key: str = "input drift", threshold: float = INPUT_DRIFT) -> bool:
+    """11b: every watched layer of every run of ``network`` (at every η) moved each of its 15th/50th/85th percentiles
+    by less than ``threshold``, and none of those runs diverged (a diverged run is no evidence for a remedy)."""
+    sel = [r for r in rows if r["network"] == network]
+    return bool(sel) and all(r["diverged at"] is None and math.isfinite(r[key]) and r[key] < threshold for r in sel)
+
+
+def drift_verdict(rows, network: str = "no BN", key: str = "input drift", threshold: float = INPUT_DRIFT) -> bool:
+    """11c: for every watched layer, some run of ``network`` that did not diverge moved a percentile by ``threshold``
+    or more."""
+    sel = [r for r in rows if r["network"] == network and r["diverged at"] is None]
+    layers = sorted({r["layer"] for r in rows if r["network"] == network})
+    return bool(layers) and all(any(r[key] >= threshold for r in sel if r["layer"] == h) for h in layers)
+
+
+def scale_sensitivity(rows, measure: str = "spread", k: float = NOISE_SE) -> dict:
+    """11d (``measure="spread"``: max − min over the initial scales of a run's final loss) and 11e (``"worst"``: the
+    largest final loss over the scales), per seed and per network, from the "initial scale" records.
+
+    A diverged run (``diverged at`` set, or a non-finite final loss) makes its network's measure +∞ for that seed:
+    it counts as a failure of its arm. ``holds`` (BN less sensitive / its worst scale better): no BN run diverged,
+    and — when a plain run diverged, BN is finite in every seed; with one seed, BN's measure is smaller; with
+    several, the paired per-seed difference (no BN − BN) exceeds ``k`` standard errors (:func:`paired_lead`)."""
+    if measure not in ("spread", "worst"):
+        raise ValueError(f"scale_sensitivity: measure must be 'spread' or 'worst', got {measure!r}")
+    seeds = sorted({int(r["seed"]) for r in rows})
+    per: dict[str, list[float]] = {"BN": [], "no BN": []}
+    for s in seeds:
+        for arm, out in per.items():
+            v = [float(r["final loss"]) if r["diverged at"] is None and r["final loss"] is not None else math.inf
+                 for r in rows if int(r["seed"]) == s and r["network"] == arm]
+            if not v:
+                raise ValueError(f"scale_sensitivity: no {arm!r} runs for seed {s}")
+            v = [x if math.isfinite(x) else math.inf for x in v]
+            if math.inf in v:
+                out.append(math.inf)
+            else:
+                out.append(max(v) - min(v) if measure == "spread" else max(v))
+    bn, plain = per["BN"], per["no BN"]
+    d = [p - b for b, p in zip(bn, plain)]
+    se = math.nan
+    if not seeds or not all(math.isfinite(b) for b in bn):
+        holds = False
+    elif not all(math.isfinite(p) for p in plain):
+        holds = all(x > 0 for x in d)
+    elif len(seeds) == 1:
+        holds = d[0] > 0
+    else:
+        lead = paired_lead(bn, plain, k)
+        holds, se = lead["beyond"], lead["se"]
+    return {"seeds": seeds, "BN": bn, "no BN": plain, "d": d, "diff": float(np.mean(d)) if d else math.nan,
+            "se": se, "holds": bool(holds)}
+
+
 def _fr(values: dict) -> str:
     return ", ".join(f"{h} {v:.3f}" for h, v in values.items())
 
 
+def _fs(v: float) -> str:
+    return "∞ (a run diverged)" if v == math.inf else f"{v:.3f}"
+
+
+def _train_bn(ctx: Context, config: BatchNormConfig, x, y, *, lr: float, w_std: float, norm: str | None,
+              seed_index: int, x_probe=None) -> dict:
+    """One run of the 7-layer sigmoid network; with ``x_probe``, the percentiles of h1, h4, h7 (and of their inputs)
+    on those fixed images over training. The weights of seed index i come from ``ctx.rng_for("w", i)`` (i = 0: the
+    stream of 11a–c), so every scale and both networks of one seed start from the same standard-normal draws."""
+    sizes = [784] + [config.width] * config.depth + [10]
+    rng = ctx.rng_for("w") if seed_index == 0 else ctx.rng_for("w", seed_index)
+    model = norm_mlp(sizes, "sigmoid", w_std, rng, norm=norm)
+    label = f"{'BN' if norm else 'no BN'}, η = {lr:g}, W std {w_std:g}" + (f", seed {ctx.seed + seed_index}"
+                                                                             if seed_index else "")
+    tracker = _FixedBatchPercentiles(x_probe, _watched(model, config.depth), config.every) if x_probe is not None \
+        else None
+    out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=lr), x, y, config.iterations, config.batch_size,
+                         label=label, callbacks=[tracker] if tracker else [], seed=ctx.seed + seed_index)
+    run = {"losses": out["losses"], "diverged": out["diverged"], "tail": tail_mean(out["losses"], config.tail),
+           "label": label}
+    if tracker is not None:
+        run["bands"] = {kind: tracker.bands(kind) for kind in ("post", "pre")}
+        run["drift"] = {kind: {h: percentile_drift(b) for h, b in run["bands"][kind].items()}
+                        for kind in ("post", "pre")}
+    return run
+
+
+def _scale_figure(rows: list[dict], curves: dict[str, list[float]], scales, tail: int):
+    fig, axes = figures.new_figure(1, 2, panel=(4.2, 3.0), title="With and without BN from each initial scale")
+    ax_s, ax_c = axes[0]
+    arms = (("no BN", figures.COLORS[0]), ("BN", figures.COLORS[1]))
+    for arm, color in arms:
+        sel = [r for r in rows if r["network"] == arm]
+        for s in sorted({r["seed"] for r in sel}):
+            pts = [(r["W std"], r["final loss"] if r["diverged at"] is None else math.nan)
+                   for r in sel if r["seed"] == s]
+            ax_s.plot(*zip(*pts), marker="o", linestyle="none", color=color, alpha=0.45, markersize=4)
+        means = [float(np.mean([r["final loss"] for r in sel if r["W std"] == c])) for c in scales]
+        ax_s.plot(scales, means, color=color, linewidth=1.5, label=f"{arm} (mean over seeds)")
+        for r in sel:
+            if r["diverged at"] is not None:
+                ax_s.annotate("diverged", (r["W std"], 0.0), color=color, fontsize=7, ha="center")
+    ax_s.set_xscale("log")
+    ax_s.set_xlabel("initial W std")
+    ax_s.set_ylabel(f"final loss (mean of the last {tail} iterations)")
+    ax_s.legend(fontsize=7, frameon=False)
+    styles = ["-", "--", ":", "-."]
+    for (label, v), i in zip(curves.items(), range(len(curves))):
+        arm = "no BN" if label.startswith("no BN") else "BN"
+        color = dict(arms)[arm]
+        ax_c.plot(running_mean(v, 10), color=color, linestyle=styles[(i // 2) % len(styles)], linewidth=1.2,
+                  label=label)
+    ax_c.set_xlabel("iteration")
+    ax_c.set_ylabel("loss (running mean of 10)")
+    ax_c.legend(fontsize=6, frameon=False)
+    return fig
+
+
 @experiment("batch_norm", order=11, topic="batch normalisation",
-            summary="7 sigmoid layers, W = 0.1·randn: with batch norm the loss falls much faster and h1, h4, h7 stay "
-                    "stable; without it they drift (claim 11)")
+            summary="7 sigmoid layers, W = 0.1·randn: with batch norm the loss falls much faster, the sigmoids' inputs "
+                    "stay stable, and the net is less sensitive to the initial scale (claim 11)")
 def batch_norm(config: BatchNormConfig, ctx: Context) -> Result:
-    """Seed 001, module 7.5: the notes' 7-layer sigmoid network with and without batch normalisation —
-    loss curves, and the 15th/50th/85th percentiles of h1, h4, h7 (and of their sigmoids' inputs) over
-    training."""
+    """Seed 001, module 7.5: the notes' 7-layer sigmoid network with and without batch normalisation — loss curves,
+    the 15th/50th/85th percentiles of the sigmoids' inputs (and of h1, h4, h7) over training, and the final loss
+    from three initial scales."""
+    if config.seeds < 1 or len(config.scales) < 3:
+        raise ValueError(f"batch_norm: need seeds >= 1 and at least 3 scales, got seeds={config.seeds}, "
+                         f"scales={config.scales}")
     (x, y), _ = fashion()
     x_probe = x[ctx.rng_for("probe").choice(len(x), config.n_probe, replace=False)]
-    sizes = [784] + [config.width] * config.depth + [10]
-    res: dict[tuple[float, str], dict] = {}
-    for lr in config.lrs:
-        for label, norm in (("no BN", None), ("BN", "batch")):
-            # the same weight draws with and without BN, at every η (BN layers draw nothing)
-            model = norm_mlp(sizes, "sigmoid", config.w_std, ctx.rng_for("w"), norm=norm)
-            tracker = _FixedBatchPercentiles(x_probe, _watched(model, config.depth), config.every)
-            out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=lr), x, y, config.iterations,
-                                 config.batch_size, label=f"{label}, η = {lr:g}", callbacks=[tracker], seed=ctx.seed)
-            bands = {kind: tracker.bands(kind) for kind in ("post", "pre")}
-            res[(lr, label)] = {
-                "losses": out["losses"], "diverged": out["diverged"], "tail": tail_mean(out["losses"], config.tail),
-                "bands": bands, "drift": {h: percentile_drift(b) for h, b in bands["post"].items()},
-                "drift_pre": {h: percentile_drift(b) for h, b in bands["pre"].items()},
-            }
+    runs: dict[tuple, dict] = {}   # (η, W std, seed index, network) -> run
+
+    def get(lr, w_std, i, arm, probe=False):
+        key = (float(lr), float(w_std), int(i), arm)
+        if key not in runs:
+            runs[key] = _train_bn(ctx, config, x, y, lr=lr, w_std=w_std, norm="batch" if arm == "BN" else None,
+                                  seed_index=i, x_probe=x_probe if probe else None)
+        return runs[key]
+
+    main = {(lr, arm): get(lr, config.w_std, 0, arm, probe=True) for lr in config.lrs for arm in ("no BN", "BN")}
+    scale_runs = {(i, c, arm): get(config.scale_lr, c, i, arm)
+                  for i in range(config.seeds) for c in config.scales for arm in ("no BN", "BN")}
 
     hs = [f"h{k}" for k in WATCHED if k <= config.depth]
-    cond = (f"Fashion-MNIST (inputs in [0, 1]), 784-{config.depth}×{config.width}-10 sigmoid, "
-            f"W = {config.w_std:g}·randn, biases 0, cross-entropy, plain SGD, batch {config.batch_size}, "
-            f"{config.iterations} iterations, seed {ctx.seed}; BN = Linear → BatchNorm → σ (γ = 1, β = 0 at the "
-            f"start); the same weights with and without BN")
-    ratios = {lr: res[(lr, "BN")]["tail"] / res[(lr, "no BN")]["tail"] for lr in config.lrs}
-    ok_a = all(math.isfinite(r) and r <= MUCH_FASTER for r in ratios.values())
+    arch = f"784-{config.depth}×{config.width}-10 sigmoid"
+    cond = (f"Fashion-MNIST (inputs in [0, 1]), {arch}, W = {config.w_std:g}·randn, biases 0, cross-entropy, plain "
+            f"SGD, batch {config.batch_size}, {config.iterations} iterations, seed {ctx.seed}; BN = Linear → BatchNorm "
+            f"→ σ (γ = 1, β = 0 at the start); the same weights with and without BN")
+
+    # records: every number a verdict is computed from
+    run_rows = [{"network": arm, "η": lr, "first loss": r["losses"][0], f"mean loss, last {config.tail}": r["tail"],
+                 "diverged at": r["diverged"]} for (lr, arm), r in main.items()]
+    faster_rows = []
+    for lr in config.lrs:
+        mf = much_faster(main[(lr, "BN")]["losses"], main[(lr, "no BN")]["losses"], window=config.tail)
+        faster_rows.append({"η": lr, "level": mf["level"], "steps BN": mf["steps_fast"],
+                            "steps no BN": mf["steps_slow"], "ratio": mf["ratio"], "BN diverged": mf["diverged"]})
+    dist_rows = [{"network": arm, "η": lr, "layer": h, "input drift": r["drift"]["pre"][h],
+                  "output drift": r["drift"]["post"][h], "diverged at": r["diverged"]}
+                 for (lr, arm), r in main.items() for h in hs]
+    scale_rows = [{"seed": ctx.seed + i, "W std": c, "network": arm, "first loss": r["losses"][0],
+                   "final loss": r["tail"], "diverged at": r["diverged"]} for (i, c, arm), r in scale_runs.items()]
+
+    # 11a
     c_a = Claim(
         "11a",
-        f"With batch norm the loss falls much faster (verdict: at each η, BN's mean loss over the last {config.tail} "
-        f"iterations at most {MUCH_FASTER:g} × the plain network's)",
-        bool(ok_a),
-        "; ".join(f"η = {lr:g}: BN {res[(lr, 'BN')]['losses'][0]:.2f} → {res[(lr, 'BN')]['tail']:.3f}, no BN "
-                  f"{res[(lr, 'no BN')]['losses'][0]:.2f} → {res[(lr, 'no BN')]['tail']:.3f} (ratio {ratios[lr]:.2f})"
-                  for lr in config.lrs) + f" — first loss → mean of the last {config.tail} iterations",
+        f"With batch norm the loss falls much faster (verdict, the lab's one definition: at each η, BN reaches the "
+        f"plain network's final loss — its mean over the last {config.tail} iterations — in at most "
+        f"1/{MUCH_FASTER:g} of the iterations the plain network needs, running means of {config.tail}; a BN run that "
+        f"diverges fails)",
+        faster_verdict(faster_rows),
+        "; ".join(f"η = {r['η']:g}: level {r['level']:.3f} — BN reaches it at iteration {r['steps BN']}, no BN at "
+                  f"{r['steps no BN']} (ratio {r['ratio']:.1f}); BN {main[(r['η'], 'BN')]['losses'][0]:.2f} → "
+                  f"{main[(r['η'], 'BN')]['tail']:.3f}, no BN {main[(r['η'], 'no BN')]['losses'][0]:.2f} → "
+                  f"{main[(r['η'], 'no BN')]['tail']:.3f}" for r in faster_rows)
+        + f" (first loss → mean of the last {config.tail})",
         cond, figure="loss")
-    bn_max = {h: max(res[(lr, "BN")]["drift"][h] for lr in config.lrs) for h in hs}
-    plain_max = {h: max(res[(lr, "no BN")]["drift"][h] for lr in config.lrs) for h in hs}
-    per_lr = lambda label, key="drift": "; ".join(  # noqa: E731 (a one-line formatter)
-        f"η = {lr:g}: {_fr(res[(lr, label)][key])}" for lr in config.lrs)
+
+    # 11b, 11c: the sigmoids' inputs (I & S's quantity) decide; the activations h are shown beside
+    def per_lr(arm, key):
+        return "; ".join(f"η = {lr:g}: " + ", ".join(f"{r['layer']} {r[key]:.3f}" for r in dist_rows
+                                                     if r["network"] == arm and r["η"] == lr) for lr in config.lrs)
+
+    pcond = (cond + f"; percentiles over all units × examples of {config.n_probe} fixed training images, every "
+             f"{config.every} iterations (training mode: BN uses that batch's statistics)")
     c_b = Claim(
         "11b",
-        f"With BN the distributions at {', '.join(hs)} stay stable (verdict: at every η, none of the 15th/50th/85th "
-        f"percentiles of h moves by {STABLE_DRIFT:g} or more from its first measured value)",
-        bool(all(v < STABLE_DRIFT for v in bn_max.values())),
-        f"largest percentile move with BN — {per_lr('BN')}",
-        cond + f"; percentiles over all units × examples of {config.n_probe} fixed training images, every "
-               f"{config.every} iterations", figure="distributions")
+        f"With BN the distributions at {', '.join(hs)} stay stable (verdict, on the sigmoids' inputs as Ioffe & "
+        f"Szegedy plot them: at every η, none of the 15th/50th/85th percentiles of the input of σ moves by "
+        f"{INPUT_DRIFT:g} or more from its first measured value — the smallest input move that can shift an output "
+        f"percentile by {STABLE_DRIFT:g}, a tenth of σ's range, as σ′ ≤ 1/4)",
+        stable_verdict(dist_rows),
+        f"largest percentile move of the input of σ with BN — {per_lr('BN', 'input drift')}. Beside it, of h = σ(·): "
+        f"{per_lr('BN', 'output drift')}",
+        pcond, figure="distributions")
     c_c = Claim(
         "11c",
-        f"Without BN they drift (verdict: for each of {', '.join(hs)}, some percentile moves by {STABLE_DRIFT:g} or "
-        f"more at some η)",
-        bool(all(v >= STABLE_DRIFT for v in plain_max.values())),
-        f"largest percentile move without BN — {per_lr('no BN')}; the sigmoids' inputs (I & S's quantity) without "
-        f"BN — {per_lr('no BN', 'drift_pre')}, with BN — {per_lr('BN', 'drift_pre')}",
-        cond + f"; percentiles over all units × examples of {config.n_probe} fixed training images, every "
-               f"{config.every} iterations", figure="distributions")
+        f"Without BN they drift (verdict, on the sigmoids' inputs: for each of {', '.join(hs)}, some percentile of the "
+        f"input of σ moves by {INPUT_DRIFT:g} or more at some η, in a run that did not diverge)",
+        drift_verdict(dist_rows),
+        f"largest percentile move of the input of σ without BN — {per_lr('no BN', 'input drift')}. Beside it, of "
+        f"h = σ(·): {per_lr('no BN', 'output drift')}",
+        pcond, figure="distributions")
+
+    # 11d, 11e: the initial scale
+    spread = scale_sensitivity(scale_rows, "spread")
+    worst = scale_sensitivity(scale_rows, "worst")
+    n_seeds = config.seeds
+    noise = (f"paired over the {n_seeds} seeds, beyond {NOISE_SE:g} standard errors" if n_seeds > 1
+             else "one seed: the single comparison, no noise estimate")
+    scond = (f"Fashion-MNIST, {arch}, W = c·randn for c = {', '.join(f'{c:g}' for c in config.scales)} (the notes' "
+             f"0.01·randn and randn of module 7.4, and the BN slide's 0.1), biases 0, plain SGD "
+             f"η = {config.scale_lr:g}, "
+             f"batch {config.batch_size}, {config.iterations} iterations, seeds "
+             f"{', '.join(str(ctx.seed + i) for i in range(n_seeds))} (each: one standard-normal draw for every scale "
+             f"and both networks, one data order); final loss = mean of the last {config.tail} iterations")
+
+    def per_scale(arm):
+        return "; ".join(
+            f"c = {c:g}: " + ", ".join(("diverged" if r["diverged at"] is not None else f"{r['final loss']:.3f}")
+                                      for r in scale_rows if r["network"] == arm and r["W std"] == c)
+            for c in config.scales)
+
+    def lead_text(v, what):
+        return (f"{what} per seed — BN {', '.join(_fs(b) for b in v['BN'])}, no BN "
+                f"{', '.join(_fs(p) for p in v['no BN'])}; no BN − BN = {v['diff']:.3f}"
+                + (f" (SE {v['se']:.3f})" if math.isfinite(v["se"]) else ""))
+
+    c_d = Claim(
+        "11d",
+        f"With BN the net is less sensitive to the initial scale (verdict: the spread max − min over the "
+        f"{len(config.scales)} scales of the final loss is smaller with BN than without, {noise}; a diverged run "
+        f"makes its network's spread infinite)",
+        spread["holds"],
+        f"{lead_text(spread, 'spread')}. Final losses (per seed) — BN: {per_scale('BN')}; no BN: {per_scale('no BN')}",
+        scond, figure="init_scale")
+    c_e = Claim(
+        "11e",
+        f"With BN no initial scale fails: the worst final loss over the {len(config.scales)} scales is lower with BN "
+        f"than without ({noise}; a diverged run is the worst)",
+        worst["holds"],
+        f"{lead_text(worst, 'worst final loss')}",
+        scond, figure="init_scale")
 
     # figures
-    ctx.savefig(figures.loss_curves({f"{label}, η = {lr:g}": res[(lr, label)]["losses"] for (lr, label) in res},
+    ctx.savefig(figures.loss_curves({f"{arm}, η = {lr:g}": r["losses"] for (lr, arm), r in main.items()},
                                     smooth=10, title=f"{config.depth} sigmoid layers, W = {config.w_std:g}·randn"),
                 "loss", caption="Training loss (running mean over 10 iterations; raw curves faint).")
-    rows = {f"{label}, η = {lr:g}": res[(lr, label)]["bands"]["post"] for (lr, label) in res}
-    colors = [figures.COLORS[0] if label == "no BN" else figures.COLORS[1] for (_, label) in res]  # the notes' blue/red
-    ctx.savefig(figures.percentile_band_grid(rows, ylabel="h = σ(·)", sharey=True, colors=colors,
-                                             title=f"15th / 50th / 85th percentiles of {', '.join(hs)} over training"),
-                "distributions", caption="As the notes' (and Ioffe & Szegedy's) figure — blue: without BN, red: with "
-                                         "BN. Each panel is one layer's activations on the fixed images over training; "
-                                         "the band spans the 15th to 85th percentile, the line is the median.")
-    rows_pre = {f"{label}, η = {lr:g}": res[(lr, label)]["bands"]["pre"] for (lr, label) in res}
-    ctx.savefig(figures.percentile_band_grid(rows_pre, ylabel="input of σ", sharey="row", colors=colors,
-                                             title="the same layers: the sigmoids' inputs (I & S's quantity)"),
-                "distributions_pre", caption="With BN the input of σ is γ·x̂ + β; without, W·h + b.")
+    colors = [figures.COLORS[0] if arm == "no BN" else figures.COLORS[1] for (_, arm) in main]  # the notes' blue/red
+    ctx.savefig(figures.percentile_band_grid({f"{arm}, η = {lr:g}": r["bands"]["pre"] for (lr, arm), r in main.items()},
+                                             ylabel="input of σ", sharey="row", colors=colors,
+                                             title=f"15th / 50th / 85th percentiles of the sigmoids' inputs at "
+                                                   f"{', '.join(hs)} (I & S's quantity)"),
+                "distributions", caption="The verdict's quantity (Ioffe & Szegedy's figure 1) — blue: without BN, red: "
+                                         "with BN (the input of σ is γ·x̂ + β). Each panel is one layer on the fixed "
+                                         "images over training; the band spans the 15th to 85th percentile, the line "
+                                         "is the median.")
+    ctx.savefig(figures.percentile_band_grid({f"{arm}, η = {lr:g}": r["bands"]["post"]
+                                              for (lr, arm), r in main.items()},
+                                             ylabel="h = σ(·)", sharey=True, colors=colors,
+                                             title=f"the same layers after σ: h = σ(·) at {', '.join(hs)}"),
+                "distributions_post", caption="As the notes plot it: the activations h on the same images. σ is "
+                                              "increasing, so each percentile of h is σ of the input's percentile.")
+    ctx.savefig(_scale_figure(scale_rows, {f"{arm}, c = {c:g}": r["losses"] for (i, c, arm), r in scale_runs.items()
+                                           if i == 0}, list(config.scales), config.tail),
+                "init_scale", caption=f"Left: final loss per initial scale c (W = c·randn), dots one per seed. Right: "
+                                      f"the training curves of seed {ctx.seed} (η = {config.scale_lr:g}).")
 
-    records = [{"network": label, "η": lr, "first loss": r["losses"][0], f"mean loss, last {config.tail}": r["tail"],
-                "diverged at": r["diverged"], **{f"{h} drift": v for h, v in r["drift"].items()},
-                **{f"{h} input drift": v for h, v in r["drift_pre"].items()}} for (lr, label), r in res.items()]
+    records = {"runs": run_rows, "much faster (11a)": faster_rows, "distributions (11b, 11c)": dist_rows,
+               "initial scale (11d, 11e)": scale_rows}
     notes = [
-        f"'Drift' of a layer: the largest move of its 15th, 50th or 85th percentile from the first measurement "
-        f"(every {config.every} iterations, over all units and examples of {config.n_probe} fixed training images, "
-        f"in training mode: BN uses that batch's statistics). h ∈ (0, 1), so {STABLE_DRIFT:g} is a tenth of the "
-        "output range.",
+        f"'Drift' of a layer: the largest move of its 15th, 50th or 85th percentile from the first measurement (every "
+        f"{config.every} iterations, over all units and examples of {config.n_probe} fixed training images, in "
+        f"training mode: BN uses that batch's statistics). The verdicts read the input of σ, the quantity Ioffe & "
+        f"Szegedy plot; σ′ ≤ 1/4, so an input move below {INPUT_DRIFT:g} moves h by less than {STABLE_DRIFT:g} (the "
+        f"converse fails where σ saturates: a large move of a saturated input barely shows in h).",
         "Without BN the gradient reaching the lower layers is small (each sigmoid layer multiplies it by at most "
         "σ'·‖W‖ ≈ 1/4 · 0.1·√100 = 1/4 with W = 0.1·randn), so their weights, and with them the distributions of the "
         "lower layers, barely move. While the loss stays near log 10 ≈ 2.30, a distribution that is 'stable' without "
         "BN belongs to a network that is not learning.",
-        "With BN the distributions of h are pinned by the normalisation (γ = 1, β = 0 at the start) and move only as "
-        "γ and β learn.",
+        "With BN the inputs of σ are pinned by the normalisation (γ = 1, β = 0 at the start) and move only as γ and β "
+        "learn. BN makes each hidden layer's output independent of the scale of its weights (BN(c·Wx) = BN(Wx)), so "
+        "the initial scale reaches a BN network only through its output layer and through the step size: the "
+        "gradient of a scale-invariant weight shrinks as 1/c.",
     ]
-    return Result(claims=[c_a, c_b, c_c], records=records, notes=notes)
+    return Result(claims=[c_a, c_b, c_c, c_d, c_e], records=records, notes=notes)
 
 
 # -- claim 12 -------------------------------------------------------------------------------------------------------

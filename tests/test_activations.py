@@ -1,227 +1,87 @@
-"""Activations: one harness driven by the registry, then the notes' identities and conventions.
+"""Activations: the registry-driven harness, then the notes' identities and conventions.
 
-The harness (``CASES``) runs, for every case: forward and gradient parity with PyTorch in
-float64 (``torch.autograd.grad``, input and parameter gradients, to 1e-8 relative), at random
-points, at the exact kinks −1, 0, 1 (and 6) and at ±1000; a float64 finite-difference gradcheck;
-one fused node per call; and float32 in -> float32 out. Activations PyTorch lacks (LiSHT,
-BinaryStep, GELU's sigmoid form, Swish with β ≠ 1 or learnable) are checked against their formula
-written with torch ops, so autograd still gives the reference gradient. ``test_registry_is_covered``
-fails when an activation is registered without a case here.
+The harness (``activation_harness.py``) builds one case per activation registered in
+``nn.ACTIVATIONS`` when this file is collected, plus hyperparameter variants, and runs on
+each: parity with PyTorch in float64 (forward, input and parameter gradients, to 1e-8
+relative) at random points, at the exact kinks −1, 0, 1 (and 6) and at ±1000, where the
+activation has a torch reference (``TORCH_REFS``: the torch function, or its formula in torch
+ops where torch lacks it); a float64 finite-difference gradcheck (with or without a
+reference); one fused node per call; float32 in -> float32 out; and df = the node's gradient.
+A newly defined activation class is in these tests with nothing edited here;
+``test_every_torch_twin_has_a_reference`` asks for a reference when torch has the function.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as TF
 
 import layerlab as ll
+from activation_harness import (
+    TORCH_REFS, all_cases, check_df, check_float32, check_gradcheck, check_kinks_and_extremes,
+    check_one_fused_node, check_parity, torch_has,
+)
 from layerlab import nn
 from layerlab.nn import functional as F
 
 SELU_SCALE, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 
-
-@dataclass
-class Case:
-    id: str
-    make: Callable[[], nn.Module]
-    ref: Callable | None  # torch reference ref(x, params) -> tensor (None: an unreviewed registry entry)
-    shapes: tuple = ((4, 5), ())
-    kinks: tuple = (0.0,)  # gradcheck points are kept away from these
-    functional: Callable | None = None  # fn(x, *params) for gradcheck of parametric activations
-    layout: Callable | None = None  # arrange a 1-D array of test points into an input this case accepts
-
-    def arrange(self, pts: np.ndarray) -> np.ndarray:
-        return self.layout(pts) if self.layout else np.stack([pts, pts[::-1]])
-
-
-def _prelu(n, init=0.25):
-    def make():
-        m = nn.PReLU(n, init)
-        if n > 1:
-            m.weight.data[:] = np.linspace(-0.3, 0.6, n)
-        return m
-    return make
-
-
-CASES = [
-    Case("identity", nn.Identity, lambda x, p: x),
-    Case("binary_step", nn.BinaryStep, lambda x, p: (x >= 0).to(x.dtype) + 0 * x),  # 0 * x: gradient 0
-    Case("sigmoid", nn.Sigmoid, lambda x, p: torch.sigmoid(x)),
-    Case("tanh", nn.Tanh, lambda x, p: torch.tanh(x)),
-    Case("relu", nn.ReLU, lambda x, p: torch.relu(x)),
-    Case("relu6", nn.ReLU6, lambda x, p: TF.relu6(x), kinks=(0.0, 6.0)),
-    Case("leaky_relu", nn.LeakyReLU, lambda x, p: TF.leaky_relu(x, 0.01)),
-    Case("leaky_relu_0.2", lambda: nn.LeakyReLU(alpha=0.2), lambda x, p: TF.leaky_relu(x, 0.2)),
-    Case("prelu", _prelu(1), lambda x, p: TF.prelu(x, p[0]), functional=F.prelu),
-    Case("prelu_channels", _prelu(5), lambda x, p: TF.prelu(x, p[0]), shapes=((4, 5), (2, 5, 3)),
-         functional=F.prelu, layout=lambda pts: np.broadcast_to(pts, (2, 5, pts.size)).copy()),
-    Case("elu", nn.ELU, lambda x, p: TF.elu(x)),
-    Case("elu_0.5", lambda: nn.ELU(alpha=0.5), lambda x, p: TF.elu(x, 0.5)),
-    Case("selu", nn.SELU, lambda x, p: TF.selu(x)),
-    Case("gelu", nn.GELU, lambda x, p: TF.gelu(x)),
-    Case("gelu_tanh", lambda: nn.GELU("tanh"), lambda x, p: TF.gelu(x, approximate="tanh")),
-    Case("gelu_sigmoid", lambda: nn.GELU("sigmoid"), lambda x, p: x * torch.sigmoid(1.702 * x)),
-    Case("swish", nn.Swish, lambda x, p: TF.silu(x)),
-    Case("swish_1.5", lambda: nn.Swish(beta=1.5), lambda x, p: x * torch.sigmoid(1.5 * x)),
-    Case("swish_learnable", lambda: nn.Swish(beta=0.7, learnable=True),
-         lambda x, p: x * torch.sigmoid(p[0].reshape(()) * x),
-         functional=lambda x, b: F.swish(x, b)),
-    Case("silu", nn.SiLU, lambda x, p: TF.silu(x)),
-    Case("mish", nn.Mish, lambda x, p: TF.mish(x)),
-    Case("lisht", nn.LiSHT, lambda x, p: x * torch.tanh(x)),
-    Case("softplus", nn.Softplus, lambda x, p: TF.softplus(x)),
-    Case("softplus_b2_t5", lambda: nn.Softplus(beta=2.0, threshold=5.0), lambda x, p: TF.softplus(x, 2.0, 5.0),
-         kinks=(0.0, 2.5)),
-    Case("softmax", nn.Softmax, lambda x, p: torch.softmax(x, -1), shapes=((4, 5), (3,))),
-    Case("softmax_axis0", lambda: nn.Softmax(axis=0), lambda x, p: torch.softmax(x, 0), shapes=((4, 5),),
-         layout=lambda pts: np.stack([pts, pts[::-1]], axis=1)),
-    Case("log_softmax", nn.LogSoftmax, lambda x, p: torch.log_softmax(x, -1), shapes=((4, 5), (3,))),
-]
-# A registered activation without a case above still runs the gradcheck, float32, fused-node and df
-# tests with its defaults; test_registry_is_covered then asks for a reference.
-CASES += [Case(name, cls, None) for name, cls in nn.ACTIVATIONS.items() if cls not in {type(c.make()) for c in CASES}]
+CASES = all_cases()  # the registry as it is at collection time, plus the variants
 CASE_SHAPES = [pytest.param(c, s, id=f"{c.id}-{s}") for c in CASES for s in c.shapes]
-BY_ID = {c.id: c for c in CASES}
-
-
-def _away(x: np.ndarray, kinks) -> np.ndarray:
-    """Move points within 0.05 of a kink 0.1 past it (finite differences are wrong across a kink)."""
-    for k in kinks:
-        near = np.abs(x - k) < 0.05
-        x = np.where(near, k + 0.1, x)
-    return x
-
-
-def _inputs(case, shape, seed=0, low=-7.0, high=7.0):
-    rng = np.random.default_rng(seed)
-    x = _away(rng.uniform(low, high, size=shape), case.kinks)
-    return np.asarray(x, dtype=np.float64)
-
-
-def _module64(case):
-    return case.make().to(np.float64)
-
-
-def run_ll(m, x: np.ndarray, g: np.ndarray):
-    xt = ll.tensor(x, requires_grad=True)
-    for p in m.parameters():
-        p.grad = None
-    y = m(xt)
-    y.backward(g)
-    return y, xt, [p.grad for p in m.parameters()]
-
-
-def run_torch(case, m, x: np.ndarray, g: np.ndarray):
-    xt = torch.tensor(x, requires_grad=True)
-    ps = [torch.tensor(p.data.copy(), requires_grad=True) for p in m.parameters()]
-    y = case.ref(xt, ps)
-    grads = torch.autograd.grad(y, [xt, *ps], torch.tensor(g))
-    return y.detach().numpy(), [gr.numpy() for gr in grads]
-
-
-def assert_parity(case, x: np.ndarray, seed=1):
-    m = _module64(case)
-    g = np.random.default_rng(seed).standard_normal(x.shape)
-    y, xt, pgrads = run_ll(m, x, g)
-    assert y.dtype == np.float64 and y.shape == x.shape
-    if case.ref is None:
-        return y, xt, pgrads
-    ty, tgrads = run_torch(case, m, x, g)
-    np.testing.assert_allclose(y.data, ty, rtol=1e-8, atol=1e-12, err_msg=f"{case.id}: forward")
-    np.testing.assert_allclose(xt.grad, tgrads[0], rtol=1e-8, atol=1e-12, err_msg=f"{case.id}: input grad")
-    for k, (pg, tg) in enumerate(zip(pgrads, tgrads[1:])):
-        np.testing.assert_allclose(pg, tg, rtol=1e-8, atol=1e-12, err_msg=f"{case.id}: grad of parameter {k}")
-    return y, xt, pgrads
 
 
 # -- the harness -----------------------------------------------------------------------------------
 
-def test_registry_is_covered():
-    """Every registered activation has a case with a reference (torch, or its formula in torch ops)."""
-    covered = {type(c.make()) for c in CASES if c.ref is not None}
-    missing = [name for name, cls in nn.ACTIVATIONS.items() if cls not in covered]
-    assert not missing, f"activations without a reference in CASES: {missing}"
+def test_cases_come_from_the_registry():
+    """Every registered activation has a case (under its registry name), so all of them are checked."""
+    ids = {c.id for c in CASES}
+    assert set(nn.ACTIVATIONS) <= ids
     for name, cls in nn.ACTIVATIONS.items():
-        assert cls.name == name and issubclass(cls, nn.Module)
+        assert cls.name == name and issubclass(cls, nn.Activation)
+
+
+def test_every_torch_twin_has_a_reference():
+    """Where torch.nn.functional has the activation, the harness compares with it; no stale entries."""
+    missing = [name for name in nn.ACTIVATIONS if torch_has(name) and name not in TORCH_REFS]
+    assert not missing, f"activations torch has but TORCH_REFS lacks: {missing}"
+    stale = [name for name in TORCH_REFS if name not in nn.ACTIVATIONS]
+    assert not stale, f"TORCH_REFS entries for unregistered activations: {stale}"
+    with_ref = {c.id for c in CASES if c.ref is not None}
+    assert {"relu", "tanh", "gelu", "lisht", "binary_step"} <= with_ref
 
 
 @pytest.mark.parametrize("case,shape", CASE_SHAPES)
 def test_parity_with_torch(case, shape):
-    assert_parity(case, _inputs(case, shape))
+    check_parity(case, shape)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_parity_at_kinks_and_extremes(case):
-    pts = np.array([-1000.0, -50.0, -6.0, -1.0, 0.0, 1.0, 6.0, 50.0, 1000.0])
-    x = case.arrange(pts)
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
-        y, xt, pgrads = assert_parity(case, x)
-    assert np.isfinite(y.data).all() and np.isfinite(xt.grad).all()
-    assert all(np.isfinite(pg).all() for pg in pgrads)
+    check_kinks_and_extremes(case)
 
 
 @pytest.mark.parametrize("case,shape", CASE_SHAPES)
 def test_gradcheck(case, shape):
-    m = _module64(case)
-    x = ll.tensor(_inputs(case, shape, seed=2, low=-4, high=4), requires_grad=True)
-    params = list(m.parameters())
-    if params:
-        assert case.functional is not None, f"{case.id}: a parametric case needs functional= for gradcheck"
-        ps = [ll.tensor(p.data.copy(), requires_grad=True) for p in params]
-        assert ll.gradcheck(case.functional, x, *ps)
-    else:
-        assert ll.gradcheck(m, x)
+    check_gradcheck(case, shape)
 
 
 @pytest.mark.parametrize("case,shape", CASE_SHAPES)
 def test_one_fused_node(case, shape):
-    m = _module64(case)
-    x = ll.tensor(_inputs(case, shape), requires_grad=True)
-    y = m(x)
-    if case.id == "identity":
-        assert y is x
-        return
-    assert y.grad_fn == type(m).name
-    parents = y._ctx.parents
-    assert parents[0] is x  # no intermediate nodes between x and y
-    assert len(parents) == 1 + len(list(m.parameters()))
+    check_one_fused_node(case, shape)
 
 
 @pytest.mark.parametrize("case,shape", CASE_SHAPES)
 def test_float32_in_float32_out(case, shape):
-    m = case.make()  # parameters in the default dtype, float32
-    x = ll.tensor(_inputs(case, shape).astype(np.float32), requires_grad=True)
-    y = m(x)
-    assert y.dtype == np.float32
-    y.backward(np.ones(y.shape, dtype=np.float32))
-    assert x.grad.dtype == np.float32
-    for p in m.parameters():
-        assert p.dtype == np.float32 and p.grad.dtype == np.float32
-    big = ll.tensor(case.arrange(np.array([-1000.0, 0.0, 1000.0])).astype(np.float32), requires_grad=True)
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
-        yb = case.make()(big)
-        yb.sum().backward()
-    assert yb.dtype == np.float32 and np.isfinite(yb.data).all() and np.isfinite(big.grad).all()
+    check_float32(case, shape)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.make().elementwise], ids=lambda c: c.id)
 def test_df_is_the_derivative_the_node_uses(case):
     """``df(x, f(x))`` (what the lab plots) equals the node's gradient and finite differences of ``f``."""
-    m = _module64(case)
-    x = _inputs(case, case.shapes[0], seed=3, low=-5, high=5)
-    y = m.f(x)
-    dy = m.df(x, y)
-    _, xt, _ = run_ll(m, x, np.ones_like(x))
-    np.testing.assert_allclose(dy, xt.grad, rtol=1e-12, atol=1e-15)
-    h = 1e-6
-    np.testing.assert_allclose(dy, (m.f(x + h) - m.f(x - h)) / (2 * h), rtol=1e-6, atol=1e-8)
+    check_df(case)
 
 
 # -- subgradient conventions at the kinks --------------------------------------------------------

@@ -485,3 +485,17 @@ def test_penalty_gradcheck_and_edge_cases(penalty):
     m = _mlp().to(np.float64)
     assert penalty(m).dtype == np.float64
     assert penalty([ws[0], ll.tensor(np.ones(3), requires_grad=True)]).item() == penalty([ws[0]]).item()
+
+
+def test_bce_with_logits_of_a_0d_logit_matches_torch():
+    """A single 0-d logit goes through the shared kernels (softplus, σ) like any other shape."""
+    for z, y in [(0.3, 1.0), (-40.0, 0.0), (40.0, 1.0), (-1000.0, 1.0)]:
+        x = ll.tensor(np.array(z), requires_grad=True)
+        loss = F.binary_cross_entropy_with_logits(x, ll.tensor(np.array(y)))
+        loss.backward()
+        tx = torch.tensor(z, dtype=torch.float64, requires_grad=True)
+        tl = torch.nn.functional.binary_cross_entropy_with_logits(tx, torch.tensor(y, dtype=torch.float64))
+        tl.backward()
+        assert loss.shape == () and x.grad.shape == ()
+        np.testing.assert_allclose(loss.data, tl.item(), rtol=1e-12, atol=1e-15)  # torch: 0 for ln(1 + e^−40)
+        np.testing.assert_allclose(x.grad, tx.grad.item(), rtol=1e-12, atol=1e-300)

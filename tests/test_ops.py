@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import layerlab as ll
-from layerlab import ops
+from layerlab import kernels, nn, ops
 from layerlab.tensor import make_node
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -528,3 +528,73 @@ def test_astype_is_differentiable_between_float_dtypes():
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
     assert not x.astype(np.int64).requires_grad
+
+
+# -- kernels: the one home of the shared elementwise formulas ----------------------------------------
+
+KERNELS = [
+    ("sigmoid", kernels.sigmoid, torch.sigmoid, kernels.sigmoid_grad),
+    ("tanh", kernels.tanh, torch.tanh, kernels.tanh_grad),
+    ("relu", kernels.relu, torch.relu, kernels.relu_grad),
+    ("softplus", kernels.softplus, F.softplus, None),
+    ("softmax", kernels.softmax, lambda x: torch.softmax(x, -1), None),
+    ("log_softmax", kernels.log_softmax, lambda x: torch.log_softmax(x, -1), None),
+]
+EXTREMES = np.array([[-1000.0, -100.0, -30.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 30.0, 100.0, 1000.0]])
+
+
+@pytest.mark.parametrize("name,fn,tfn,grad", KERNELS, ids=_ids(KERNELS))
+def test_kernel_values_derivatives_and_dtype(name, fn, tfn, grad):
+    x = np.concatenate([np.random.default_rng(0).uniform(-8, 8, (3, 11)), EXTREMES])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = fn(x)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = tfn(tx)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-13, atol=1e-300)
+    if grad is not None:  # the derivative from the output, as the fused nodes use it
+        (tg,) = torch.autograd.grad(ty.sum(), tx)
+        np.testing.assert_allclose(np.asarray(grad(y), dtype=np.float64), tg.numpy(), rtol=1e-13, atol=1e-15)
+    x32 = x.astype(np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y32 = fn(x32)
+    assert y32.dtype == np.float32 and np.isfinite(y32).all()  # no upcast, no overflow
+    if grad is not None and name != "relu":
+        assert grad(y32).dtype == np.float32
+    assert y is not x and y32 is not x32  # a new array: callers write into it
+
+
+@pytest.mark.parametrize("name,fn,tfn,grad", KERNELS[:4], ids=_ids(KERNELS[:4]))
+def test_elementwise_kernels_take_0d_arrays(name, fn, tfn, grad):
+    for dt in (np.float32, np.float64):
+        x = np.array(-0.5, dtype=dt)
+        y = fn(x)
+        assert np.shape(y) == () and y.dtype == dt
+        np.testing.assert_allclose(y, tfn(torch.tensor(-0.5, dtype=torch.float64)).item(), rtol=1e-6)
+        if grad is not None:
+            assert np.shape(grad(np.asarray(y))) == ()
+
+
+def test_mul_into_writes_into_a_fresh_derivative_and_copies_otherwise():
+    g = np.arange(4.0, dtype=np.float32)
+    d = np.full(4, 2.0, dtype=np.float32)
+    out = kernels.mul_into(g, d)
+    assert out is d and out.tolist() == [0.0, 2.0, 4.0, 6.0]
+    mask = np.array([True, False, True, True])
+    out = kernels.mul_into(g, mask)  # a bool mask (relu'): a new float array of g's dtype
+    assert out is not mask and out.dtype == np.float32 and out.tolist() == [0.0, 0.0, 2.0, 3.0]
+    ro = np.full(4, 2.0, dtype=np.float32)
+    ro.flags.writeable = False
+    assert kernels.mul_into(g, ro) is not ro
+
+
+@pytest.mark.parametrize("op,module", [("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh), ("relu", nn.ReLU)])
+def test_ops_and_activations_share_one_kernel(op, module):
+    """x.sigmoid() and nn.Sigmoid() are the same formula, bit for bit, forward and backward."""
+    x = np.random.default_rng(5).uniform(-30, 30, (6, 7)).astype(np.float32)
+    a, b = ll.tensor(x, requires_grad=True), ll.tensor(x, requires_grad=True)
+    ya, yb = getattr(a, op)(), module()(b)
+    np.testing.assert_array_equal(ya.data, yb.data)
+    g = np.random.default_rng(6).standard_normal(x.shape).astype(np.float32)
+    ya.backward(g)
+    yb.backward(g)
+    np.testing.assert_array_equal(a.grad, b.grad)

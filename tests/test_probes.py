@@ -9,8 +9,8 @@ import pytest
 import layerlab as ll
 from layerlab import nn
 from layerlab.probes import (
-    DEFAULT_EVERY, ActivationStats, GradientStats, Symmetry, UpdateRatio, saturation_range, sign_agreement,
-    unit_distances,
+    DEFAULT_EVERY, ActivationStats, GradientStats, Symmetry, UpdateRatio, can_die, is_activation, saturation_range,
+    sign_agreement, unit_distances,
 )
 
 
@@ -161,12 +161,47 @@ def test_saturation_ranges_by_class():
     assert saturation_range(nn.Tanh()) == (-1.0, 1.0)
     assert saturation_range(nn.Sigmoid()) == (0.0, 1.0)
     assert saturation_range(nn.ReLU6()) == (None, 6.0)
-    assert saturation_range(nn.ReLU()) is None
+    assert saturation_range(nn.ELU(alpha=0.5)) == (-0.5, None)
+    assert saturation_range(nn.ReLU()) is None and saturation_range(nn.Softplus()) is None
+    assert saturation_range(nn.Linear(2, 2)) is None
 
     class MyTanh(nn.Tanh):
         pass
 
     assert saturation_range(MyTanh()) == (-1.0, 1.0)
+    assert can_die(nn.ReLU()) and can_die(nn.LeakyReLU()) and not can_die(nn.Tanh())
+    assert not can_die(nn.Linear(2, 2)) and not is_activation(nn.Linear(2, 2))
+    assert is_activation(MyTanh()) and is_activation(nn.Softmax())
+
+
+@pytest.mark.parametrize("make", [lambda: nn.LeakyReLU(0.1), lambda: nn.PReLU(init=0.25)], ids=["leaky", "prelu"])
+def test_leaky_units_stuck_in_the_leaky_regime_are_dead(make):
+    # one rule for every class that can die: dead <=> output <= 0 on every example. A leaky unit's
+    # output is never exactly 0 off x = 0, but with x <= 0 everywhere it only ever gets α·g.
+    x = np.array([
+        [-1.0, -2.0, 0.5, 0.0, 3.0],
+        [-3.0, -0.1, -1.0, 0.0, 2.0],
+        [-2.0, -5.0, -4.0, 0.0, 1.0],
+    ])
+    model = nn.Sequential(make()).to(np.float64)
+    with ActivationStats(model) as probe:
+        model(ll.tensor(x))
+        model(ll.tensor(np.abs(x)))  # every unit but the all-zero one is positive somewhere
+        assert probe.epoch_dead() == {"0": 1 / 5}
+    # units 0, 1 (negative everywhere) and 3 (x = 0: h = 0) are dead; unit 2 is positive once
+    assert probe.series("0", "dead")[1].tolist() == [3 / 5, 1 / 5]
+
+
+def test_elu_saturation_is_relative_to_its_alpha():
+    # ELU(α = 0.5): h → −0.5; saturated where h < −0.97·0.5, i.e. x < ln(0.03) ≈ −3.51
+    model = nn.Sequential(nn.ELU(alpha=0.5)).to(np.float64)
+    with ActivationStats(model, bins=10) as probe:
+        model(ll.tensor(np.array([[-3.6, -3.4, -10.0, 0.0, 100.0]])))
+    post = probe.last()["0"]["post"]
+    assert post["saturated"] == 2 / 5 and "dead" not in post
+    counts, edges = probe.histograms(kind="post")["0"]
+    # one end open: the histogram bins the data's range, not the saturation range
+    assert (edges[0], edges[-1]) == (post["min"], post["max"]) == (pytest.approx(-0.5 * (1 - np.exp(-10.0))), 100.0)
 
 
 def test_moments_percentiles_and_min_max_match_numpy():

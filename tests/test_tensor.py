@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import weakref
 
 import numpy as np
@@ -433,3 +434,67 @@ def test_make_node_under_no_grad_or_without_grad_inputs():
         assert not make_node(x.data * 2, (x,), lambda g: (g,), "f").requires_grad
     assert not make_node(np.ones(2), (ll.tensor(np.ones(2)),), lambda g: (g,), "f").requires_grad
     assert make_node(np.ones(2), (x,), lambda g: (g,), "f").grad_fn == "f"
+
+
+# -- operators and methods are defined on the class ------------------------------------------------
+
+OPERATORS = [
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+    "__neg__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__getitem__", "__abs__",
+    "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
+    "add", "matmul", "pow", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "clip", "maximum", "minimum",
+    "sum", "mean", "max", "min", "var", "logsumexp", "argmax", "argmin",
+    "reshape", "permute", "transpose", "T", "broadcast_to", "expand", "pad",
+]
+
+
+def test_operators_are_defined_in_the_class_body():
+    """help(Tensor) and type checkers see the operators: they are Tensor's own attributes, written in
+    tensor.py's class body (thin methods over ops), not functions of ops patched on at import."""
+    import inspect
+    import pathlib
+    import sys
+
+    from layerlab import ops
+
+    tensor_module = sys.modules["layerlab.tensor"]  # ``layerlab.tensor`` the attribute is the function
+    members = dict(inspect.getmembers(ll.Tensor))
+    for name in OPERATORS:
+        assert name in ll.Tensor.__dict__, f"Tensor.{name} is not defined in the class"
+        attr = ll.Tensor.__dict__[name]
+        fn = attr.fget if isinstance(attr, property) else attr
+        assert fn.__module__ == "layerlab.tensor" and fn.__qualname__.startswith("Tensor."), name
+        assert members[name] is getattr(ll.Tensor, name)
+    assert ll.Tensor.__add__ is not ops.add and ll.Tensor.sum is not ops.sum
+    assert "__add__" in pydoc_text(ll.Tensor) and "logsumexp(self" in pydoc_text(ll.Tensor)
+    ops_src = pathlib.Path(ops.__file__).read_text()
+    assert "setattr(" not in ops_src and not re.search(r"^\s*Tensor\.\w+\s*=", ops_src, flags=re.M)
+    tensor_src = pathlib.Path(tensor_module.__file__).read_text()
+    assert "setattr(Tensor" not in tensor_src and not re.search(r"^Tensor\.\w+\s*=", tensor_src, flags=re.M)
+
+
+def pydoc_text(obj) -> str:
+    import pydoc
+    return pydoc.render_doc(obj, renderer=pydoc.plaintext)
+
+
+@pytest.mark.parametrize("first", ["tensor", "ops"])
+def test_operators_work_whichever_module_is_imported_first(first):
+    """tensor.py binds ops at its bottom; either import order works without the package __init__
+    (so ``from . import ops`` in layerlab/__init__.py is not needed to attach anything)."""
+    import pathlib
+    import subprocess
+    import sys
+
+    pkg = pathlib.Path(ll.__file__).parent
+    code = (
+        "import sys, types, importlib, numpy as np\n"
+        f"pkg = types.ModuleType('layerlab'); pkg.__path__ = [{str(pkg)!r}]; sys.modules['layerlab'] = pkg\n"
+        f"importlib.import_module('layerlab.{first}')\n"
+        "T = sys.modules['layerlab.tensor'].Tensor\n"
+        "x = T(np.arange(3.0), requires_grad=True); y = ((x * 2 + 1) @ x).sum(); y.backward()\n"
+        "print(x.grad.tolist(), (2 - x).data.tolist(), bool((x.T == x).data.all()), x.sigmoid().grad_fn)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[1.0,", "5.0,", "9.0]", "[2.0,", "1.0,", "0.0]", "True", "sigmoid"]

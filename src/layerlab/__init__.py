@@ -1,7 +1,6 @@
 """layerlab: a NumPy deep-learning framework with explicit derivatives, and a lab
 that shows how deep networks train."""
 
-from . import ops  # noqa: F401  (attaches the operators to Tensor)
 from .backend import get_default_dtype, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
 from .ops import concatenate, logsumexp, maximum, minimum, pad, stack, where

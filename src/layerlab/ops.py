@@ -2,7 +2,10 @@
 
 Every op returns ``make_node(out, parents, backward, name)``; ``backward(g)``
 maps dL/d(out) to one gradient per parent. Broadcast gradients are summed back to
-each input's shape centrally in ``tensor.py``, never here.
+each input's shape centrally in ``tensor.py``, never here. The elementwise
+formulas shared with ``nn`` (σ, tanh, relu and their derivatives) live in
+``kernels.py``. Tensor's operators and methods (``a + b``, ``a @ b``, ``a.tanh()``,
+``a.sum()``) are thin methods of the class in ``tensor.py`` that call the functions here.
 
 Dtypes: an op on two tensors of different float dtypes raises (no silent upcast);
 Python scalars and raw arrays take the tensor's dtype; an integer or bool tensor
@@ -17,8 +20,8 @@ lo <= x <= hi.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
+from . import kernels
 from .backend import xp
 from .tensor import Tensor, make_node
 
@@ -246,20 +249,21 @@ def abs(a) -> Tensor:
 
 def tanh(a) -> Tensor:
     """tanh a;  d/da = 1 − tanh²a (from the saved output)."""
-    out = xp.tanh(a.data)
-    return make_node(out, (a,), lambda g: (g * (1.0 - out * out),), "tanh")
+    out = kernels.tanh(a.data)
+    return make_node(out, (a,), lambda g: (kernels.mul_into(g, kernels.tanh_grad(out)),), "tanh")
 
 
 def sigmoid(a) -> Tensor:
-    """σ(a) = 1/(1+e^−a) (stable, ``scipy.special.expit``);  d/da = σ(1−σ)."""
-    out = expit(a.data)
-    return make_node(out, (a,), lambda g: (g * out * (1.0 - out),), "sigmoid")
+    """σ(a) = 1/(1+e^−a) (stable: exactly 0 below about −88 in float32, never NaN);
+    d/da = σ(1−σ) (from the saved output)."""
+    out = kernels.sigmoid(a.data)
+    return make_node(out, (a,), lambda g: (kernels.mul_into(g, kernels.sigmoid_grad(out)),), "sigmoid")
 
 
 def relu(a) -> Tensor:
     """max(0, a);  d/da = 1 if a > 0 else 0 (0 at the kink)."""
-    ad = a.data
-    return make_node(xp.maximum(ad, 0), (a,), lambda g: (g * (ad > 0),), "relu")
+    out = kernels.relu(a.data)
+    return make_node(out, (a,), lambda g: (g * kernels.relu_grad(out),), "relu")
 
 
 def maximum(a, b) -> Tensor:
@@ -541,61 +545,3 @@ def pad(a, pad_width, value: float = 0.0) -> Tensor:
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ad.ndim, 2))  # as np.pad reads it
     sl = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, ad.shape))
     return make_node(out, (a,), lambda g: (g[sl],), "pad")
-
-
-# -- Tensor methods and operators -------------------------------------------------------
-
-def _rsub(a, b):
-    return sub(b, a)
-
-
-def _rdiv(a, b):
-    return div(b, a)
-
-
-def _rpow(a, b):
-    return pow(_t(b, a), a)
-
-
-def _rmatmul(a, b):
-    return matmul(b, a)
-
-
-def _cmp(fn):
-    def method(a, b):
-        bd = b.data if isinstance(b, Tensor) else b
-        return Tensor(fn(a.data, bd))
-    return method
-
-
-def _argmax(a, axis=None, keepdims=False):
-    return Tensor(xp.argmax(a.data, axis=axis, keepdims=keepdims))
-
-
-def _argmin(a, axis=None, keepdims=False):
-    return Tensor(xp.argmin(a.data, axis=axis, keepdims=keepdims))
-
-
-def _reshape_method(a, *shape):
-    return reshape(a, *shape)
-
-
-_methods = {
-    "__add__": add, "__radd__": add, "__sub__": sub, "__rsub__": _rsub,
-    "__mul__": mul, "__rmul__": mul, "__truediv__": div, "__rtruediv__": _rdiv,
-    "__neg__": neg, "__pow__": pow, "__rpow__": _rpow,
-    "__matmul__": matmul, "__rmatmul__": _rmatmul, "__getitem__": getitem,
-    "__lt__": _cmp(np.less), "__le__": _cmp(np.less_equal),
-    "__gt__": _cmp(np.greater), "__ge__": _cmp(np.greater_equal),
-    "__eq__": _cmp(np.equal), "__ne__": _cmp(np.not_equal),
-    "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "__abs__": abs,
-    "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "clip": clip,
-    "maximum": maximum, "minimum": minimum,
-    "sum": sum, "mean": mean, "max": max, "min": min, "var": var, "logsumexp": logsumexp,
-    "reshape": _reshape_method, "permute": permute, "transpose": transpose,
-    "expand": broadcast_to, "broadcast_to": broadcast_to, "pad": pad,
-    "argmax": _argmax, "argmin": _argmin, "matmul": matmul, "pow": pow,
-}
-for _name, _fn in _methods.items():
-    setattr(Tensor, _name, _fn)
-Tensor.T = property(lambda self: permute(self))

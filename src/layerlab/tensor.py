@@ -3,7 +3,10 @@
 A ``Tensor`` wraps an ``np.ndarray``. Every differentiable op creates its output
 with :func:`make_node`, which records the inputs (``parents``) and a closure that
 maps the gradient of the output to the gradients of the inputs — the local
-derivative, written right next to the forward in ``ops.py`` and ``nn/``.
+derivative, written right next to the forward in ``ops.py`` and ``nn/``. Tensor's
+operators and methods (``+``, ``@``, ``.tanh()``, ``.sum()``, ...) are defined in the
+class below, each a one-line call into ``ops`` (so ``help(Tensor)`` and type checkers
+see them).
 
 ``backward()`` is the notes' "sum over all paths, computed by dynamic
 programming" (seed 002): nodes are visited in reverse topological order (computed
@@ -211,6 +214,192 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    # -- operators and methods -------------------------------------------------------
+    # Thin methods over the primitives of ``ops.py`` (each forward with its backward there).
+    # ``_ops`` is bound at the bottom of this module: ops imports Tensor from here.
+
+    def __add__(self, other) -> "Tensor":
+        """self + other (:func:`layerlab.ops.add`)."""
+        return _ops.add(self, other)
+
+    def __radd__(self, other) -> "Tensor":
+        return _ops.add(self, other)
+
+    def __sub__(self, other) -> "Tensor":
+        """self − other (:func:`layerlab.ops.sub`)."""
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other) -> "Tensor":
+        return _ops.sub(other, self)
+
+    def __mul__(self, other) -> "Tensor":
+        """self · other, elementwise (:func:`layerlab.ops.mul`)."""
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other) -> "Tensor":
+        return _ops.mul(self, other)
+
+    def __truediv__(self, other) -> "Tensor":
+        """self / other (:func:`layerlab.ops.div`)."""
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other) -> "Tensor":
+        return _ops.div(other, self)
+
+    def __neg__(self) -> "Tensor":
+        return _ops.neg(self)
+
+    def __pow__(self, other) -> "Tensor":
+        """self ** other (:func:`layerlab.ops.pow`)."""
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other) -> "Tensor":
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other) -> "Tensor":
+        """self @ other (:func:`layerlab.ops.matmul`)."""
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other) -> "Tensor":
+        return _ops.matmul(other, self)
+
+    def __getitem__(self, idx) -> "Tensor":
+        """self[idx], basic or integer-array indexing (:func:`layerlab.ops.getitem`)."""
+        return _ops.getitem(self, idx)
+
+    def __abs__(self) -> "Tensor":
+        return _ops.abs(self)
+
+    # comparisons give a bool Tensor outside the graph
+    def __lt__(self, other) -> "Tensor":
+        return Tensor(np.less(self.data, other.data if isinstance(other, Tensor) else other))
+
+    def __le__(self, other) -> "Tensor":
+        return Tensor(np.less_equal(self.data, other.data if isinstance(other, Tensor) else other))
+
+    def __gt__(self, other) -> "Tensor":
+        return Tensor(np.greater(self.data, other.data if isinstance(other, Tensor) else other))
+
+    def __ge__(self, other) -> "Tensor":
+        return Tensor(np.greater_equal(self.data, other.data if isinstance(other, Tensor) else other))
+
+    def __eq__(self, other) -> "Tensor":  # type: ignore[override]
+        return Tensor(np.equal(self.data, other.data if isinstance(other, Tensor) else other))
+
+    def __ne__(self, other) -> "Tensor":  # type: ignore[override]
+        return Tensor(np.not_equal(self.data, other.data if isinstance(other, Tensor) else other))
+
+    def add(self, other) -> "Tensor":
+        """self + other."""
+        return _ops.add(self, other)
+
+    def matmul(self, other) -> "Tensor":
+        """self @ other."""
+        return _ops.matmul(self, other)
+
+    def pow(self, other) -> "Tensor":
+        """self ** other."""
+        return _ops.pow(self, other)
+
+    def exp(self) -> "Tensor":
+        """e^self;  derivative e^self."""
+        return _ops.exp(self)
+
+    def log(self) -> "Tensor":
+        """ln self;  derivative 1/self."""
+        return _ops.log(self)
+
+    def sqrt(self) -> "Tensor":
+        """√self;  derivative 1/(2√self)."""
+        return _ops.sqrt(self)
+
+    def abs(self) -> "Tensor":
+        """|self|;  derivative sign(self) (0 at 0)."""
+        return _ops.abs(self)
+
+    def tanh(self) -> "Tensor":
+        """tanh(self);  derivative 1 − tanh²."""
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> "Tensor":
+        """σ(self) = 1/(1 + e^−self);  derivative σ(1 − σ)."""
+        return _ops.sigmoid(self)
+
+    def relu(self) -> "Tensor":
+        """max(0, self);  derivative [self > 0]."""
+        return _ops.relu(self)
+
+    def clip(self, lo=None, hi=None) -> "Tensor":
+        """self clipped to [lo, hi];  derivative 1 inside, 0 outside."""
+        return _ops.clip(self, lo, hi)
+
+    def maximum(self, other) -> "Tensor":
+        """Elementwise max (a tie's gradient goes to self)."""
+        return _ops.maximum(self, other)
+
+    def minimum(self, other) -> "Tensor":
+        """Elementwise min (a tie's gradient goes to self)."""
+        return _ops.minimum(self, other)
+
+    def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Σ over ``axis`` (all axes by default)."""
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Mean over ``axis`` (all axes by default)."""
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Max over ``axis``; the gradient is split evenly between ties."""
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Min over ``axis``; the gradient is split evenly between ties."""
+        return _ops.min(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+        """Variance over ``axis`` (biased, ``ddof=0``, by default)."""
+        return _ops.var(self, axis, keepdims, ddof)
+
+    def logsumexp(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """log Σ e^self over ``axis``, computed stably;  derivative softmax(self)."""
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def argmax(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Index of the max over ``axis`` (an integer Tensor, outside the graph)."""
+        return Tensor(xp.argmax(self.data, axis=axis, keepdims=keepdims))
+
+    def argmin(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Index of the min over ``axis`` (an integer Tensor, outside the graph)."""
+        return Tensor(xp.argmin(self.data, axis=axis, keepdims=keepdims))
+
+    def reshape(self, *shape) -> "Tensor":
+        """The same entries in another shape (``t.reshape(2, 3)`` or ``t.reshape((2, 3))``)."""
+        return _ops.reshape(self, *shape)
+
+    def permute(self, *axes) -> "Tensor":
+        """Reorder the axes (all reversed when none are given)."""
+        return _ops.permute(self, *axes)
+
+    def transpose(self, axis0: int | None = None, axis1: int | None = None) -> "Tensor":
+        """Swap two axes (all axes reversed when none are given)."""
+        return _ops.transpose(self, axis0, axis1)
+
+    @property
+    def T(self) -> "Tensor":
+        """All axes reversed (the transpose of a matrix)."""
+        return _ops.permute(self)
+
+    def broadcast_to(self, *shape) -> "Tensor":
+        """Broadcast to ``shape``; the gradient is summed back."""
+        return _ops.broadcast_to(self, *shape)
+
+    expand = broadcast_to
+
+    def pad(self, pad_width, value: float = 0.0) -> "Tensor":
+        """Constant padding with ``np.pad`` widths."""
+        return _ops.pad(self, pad_width, value)
+
     # -- backward -----------------------------------------------------------------
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor, accumulating into ``.grad`` of the leaves.
@@ -328,3 +517,8 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     copied when it already has the requested dtype.
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+# Bound last, once Tensor and make_node exist: ops imports them from this module (whichever of
+# the two is imported first, the other finds what it needs already defined).
+from . import ops as _ops  # noqa: E402

@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
+from .. import kernels
 from ..backend import get_default_dtype
 from ..tensor import Tensor, make_node
-from .activations import _sigmoid, _softplus
 from .module import Module
 
 __all__ = [
@@ -263,8 +263,7 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
     _two_d(x, op, "logits")
     n, c = x.shape
     xd = x.data
-    logp = xd - xd.max(axis=1, keepdims=True)
-    logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    logp = kernels.log_softmax(xd, axis=1)
     traw = target.data if isinstance(target, Tensor) else np.asarray(target)
 
     if traw.dtype.kind != "f":  # class indices
@@ -429,11 +428,11 @@ def binary_cross_entropy_with_logits(input, target, reduction: str = "mean") -> 
     x = _prediction(input, op, "logits")
     t = _like(target, x, op)
     xd, y = x.data, t.data
-    loss = _softplus(xd) - xd * y
+    loss = kernels.softplus(xd) - xd * y
 
     def backward(g):
         gl = _dreduce(g, loss, reduction, xd.ndim)
-        gx = gl * (_sigmoid(xd) - y) if x.requires_grad else None
+        gx = gl * (kernels.sigmoid(xd) - y) if x.requires_grad else None
         gy = -gl * xd if t.requires_grad else None
         return gx, gy
 

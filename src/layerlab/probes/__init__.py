@@ -12,15 +12,19 @@ records ``{"step", "layer", "kind", "stat", "value"}``:
 - :class:`Symmetry` — per Linear layer, the distances between its units' weight vectors.
 
 Without a Trainer: ``with ActivationStats(model) as p: model(x)`` then ``p.summary()``.
+
+Which modules are activations, where they saturate and whether their units can die
+are read from the activation classes' traits (``nn.Activation``: ``saturates``,
+``can_die``), never from a list of names.
 """
 
 from .activations import ActivationStats
-from .base import DEAD_FAMILY, DEFAULT_EVERY, SATURATION_RANGES, Probe, saturation_range
+from .base import DEFAULT_EVERY, Probe, can_die, is_activation, saturation_range
 from .gradients import GradientStats, sign_agreement
 from .symmetry import Symmetry, unit_distances
 from .updates import UpdateRatio
 
 __all__ = [
     "Probe", "DEFAULT_EVERY", "ActivationStats", "GradientStats", "UpdateRatio", "Symmetry",
-    "sign_agreement", "unit_distances", "saturation_range", "SATURATION_RANGES", "DEAD_FAMILY",
+    "sign_agreement", "unit_distances", "saturation_range", "can_die", "is_activation",
 ]

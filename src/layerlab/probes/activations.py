@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Probe, is_activation, is_dead_family, saturation_range
+from .._checks import nonnegative_int, positive_int
+from .base import Probe, can_die, is_activation, saturation_range
 
 __all__ = ["ActivationStats"]
 
@@ -48,13 +49,16 @@ class ActivationStats(Probe):
       has at most ``sample_size`` entries; otherwise computed on a fixed random subsample
       of ``sample_size`` entries (the same indices at every step for a given size, drawn
       from ``seed``), which keeps them O(sample_size) instead of O(N·units);
-    - ``saturated`` (``post`` of a saturating activation, see ``SATURATION_RANGES``):
-      the fraction of entries within (1 − s)·scale of a saturating end of the output
-      range, s = ``saturation``: |h| > 0.97 for tanh, h < 0.03 or h > 0.97 for sigmoid;
-    - ``dead`` (``post`` of a ReLU-family activation): the fraction of units whose output
-      is 0 for every example of the batch. ``dead_epoch`` (recorded at each epoch end,
-      at the epoch's last step): the fraction of units that were 0 for every example of
-      every *sampled* batch of the epoch (with ``every=1``: the whole epoch). By hand,
+    - ``saturated`` (``post`` of an activation whose class sets ``saturates = (lo, hi)``):
+      the fraction of entries within (1 − s)·scale of a saturating end, scale =
+      max(|lo|, |hi|) and s = ``saturation``: |h| > 0.97 for tanh, h < 0.03 or h > 0.97 for
+      sigmoid, h > 5.82 for ReLU6, h < −0.97α for ELU(α);
+    - ``dead`` (``post`` of an activation whose class sets ``can_die``: ReLU, ReLU6,
+      LeakyReLU, PReLU): the fraction of units whose output is ``<= 0`` for every example
+      of the batch (the class's ``dead_units`` rule) — for ReLU, exactly 0; for LeakyReLU /
+      PReLU (α > 0), in the leaky regime on every input. ``dead_epoch`` (recorded at each epoch end, at the epoch's
+      last step): the fraction of units that were dead on every *sampled* batch of the
+      epoch taken together (with ``every=1``: the whole epoch). By hand,
       :meth:`epoch_dead` gives it for all forward passes since ``attach``/``reset_epoch``;
     - ``nonfinite``: the fraction of NaN/Inf entries, only recorded when there are some
       (the other statistics then use the finite entries only, mean/std excepted).
@@ -107,15 +111,11 @@ class ActivationStats(Probe):
             raise ValueError(f"ActivationStats: what must be a subset of {_KINDS}, got {what!r}")
         if not 0.0 < saturation < 1.0:
             raise ValueError(f"ActivationStats: saturation must be in (0, 1), got {saturation!r}")
-        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 0:
-            raise ValueError(f"ActivationStats: bins must be an integer >= 0, got {bins!r}")
-        if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 1:
-            raise ValueError(f"ActivationStats: sample_size must be an integer >= 1, got {sample_size!r}")
         self.what = what
         self.saturation = float(saturation)
-        self.bins = int(bins)
+        self.bins = nonnegative_int(bins, "bins", "ActivationStats")
         self.hist_range = self._check_range(range)
-        self.sample_size = int(sample_size)
+        self.sample_size = positive_int(sample_size, "sample_size", "ActivationStats")
         self.seed = int(seed)
         self.step = 0  # the step being recorded; by hand: the number of forward passes of the model
         self._active = False
@@ -156,9 +156,8 @@ class ActivationStats(Probe):
             self._handles.append(module.register_forward_hook(self._make_hook(layer, module)))
 
     def _make_hook(self, layer: str, module):
-        act = is_activation(module)
-        srange = saturation_range(module) if act else None
-        dead = act and is_dead_family(module)
+        srange = saturation_range(module)
+        dead_units = module.dead_units if can_die(module) else None  # the class's own rule
         want_pre, want_post = "pre" in self.what, "post" in self.what
 
         def hook(mod, inputs, output):
@@ -169,9 +168,9 @@ class ActivationStats(Probe):
             k = self._calls[layer] = self._calls.get(layer, 0) + 1
             name = layer if k == 1 else f"{layer}@{k}"
             if want_pre:
-                self._observe(name, "pre", _as_array(inputs), None, False)
+                self._observe(name, "pre", _as_array(inputs), None, None)
             if want_post:
-                self._observe(name, "post", _as_array(output), srange, dead)
+                self._observe(name, "post", _as_array(output), srange, dead_units)
 
         return hook
 
@@ -220,8 +219,8 @@ class ActivationStats(Probe):
 
     # -- dead units over an epoch ------------------------------------------------------------
     def epoch_dead(self) -> dict[str, float]:
-        """{layer: fraction of units that output 0 for every example seen since the epoch
-        began (or since ``attach`` / ``reset_epoch``)}, for the ReLU-family layers."""
+        """{layer: fraction of units whose output was <= 0 for every example seen since the
+        epoch began (or since ``attach`` / ``reset_epoch``)}, for the layers that can die."""
         return {layer: float(mask.size - np.count_nonzero(mask)) / mask.size
                 for layer, mask in self._ever_active.items() if mask.size}
 
@@ -230,7 +229,7 @@ class ActivationStats(Probe):
         self._ever_active = {}
 
     def end_epoch(self, step: int | None = None) -> dict[str, float]:
-        """Record ``dead_epoch`` for each ReLU-family layer at ``step`` (default: the last
+        """Record ``dead_epoch`` for each layer that can die at ``step`` (default: the last
         recorded step) and start a new epoch."""
         dead = self.epoch_dead()
         if step is None:
@@ -249,7 +248,7 @@ class ActivationStats(Probe):
             self._subsamples[n] = idx
         return idx
 
-    def _observe(self, layer: str, kind: str, a, srange, dead: bool) -> None:
+    def _observe(self, layer: str, kind: str, a, srange, dead_units) -> None:
         a = np.asarray(a)
         if a.size == 0:
             return
@@ -279,8 +278,8 @@ class ActivationStats(Probe):
             if hi is not None:
                 count += int(np.count_nonzero(flat > hi - margin))
             stats["saturated"] = count / n
-        if dead:
-            active = (x != 0).any(axis=0)
+        if dead_units is not None:  # nn.Activation.dead_units: output <= 0 on every example
+            active = ~dead_units(x)
             units = active.size
             stats["dead"] = (units - int(np.count_nonzero(active))) / units
             prev = self._ever_active.get(layer)

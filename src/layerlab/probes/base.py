@@ -27,65 +27,35 @@ from collections import defaultdict
 
 import numpy as np
 
+from .._checks import positive_int
+from ..nn.activations import Activation
 from ..train import Callback
 
 __all__ = [
-    "Probe", "DEFAULT_EVERY", "SATURATION_RANGES", "DEAD_FAMILY", "ACTIVATION_NAMES",
-    "saturation_range", "is_activation", "is_dead_family", "split_param_name",
+    "Probe", "DEFAULT_EVERY", "saturation_range", "can_die", "is_activation", "split_param_name",
 ]
 
-#: Class names of the activation modules (nn/activations.py, DESIGN.md). Selecting by
-#: class name (through the MRO) keeps probes independent of the module registry and
-#: lets a subclass of ``nn.Tanh`` count as a tanh.
-ACTIVATION_NAMES = frozenset({
-    "Activation", "Identity", "BinaryStep", "Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU",
-    "SELU", "GELU", "Swish", "SiLU", "Mish", "LiSHT", "Softplus", "Softmax", "LogSoftmax",
-    "Hardtanh", "HardTanh", "Softsign", "HardSigmoid",
-})
 
-#: Output range (lo, hi) of the activations that saturate, by class name; ``None`` marks
-#: an end at which the activation does not saturate. A value h is *saturated* when it
-#: lies within (1 − s)·scale of a saturating end, scale = max(|lo|, |hi|) and s the
-#: ``saturation`` threshold (0.97): tanh saturates at |h| > 0.97, sigmoid at h < 0.03
-#: or h > 0.97, ReLU6 at h > 5.82 (its lower end, 0, is the ReLU "dead" region,
-#: counted by ``dead`` instead). Softmax / LogSoftmax are output layers and not listed.
-SATURATION_RANGES = {
-    "Tanh": (-1.0, 1.0),
-    "Sigmoid": (0.0, 1.0),
-    "BinaryStep": (0.0, 1.0),
-    "Hardtanh": (-1.0, 1.0),
-    "HardTanh": (-1.0, 1.0),
-    "Softsign": (-1.0, 1.0),
-    "HardSigmoid": (0.0, 1.0),
-    "ReLU6": (None, 6.0),
-}
+# What an activation is, where it saturates and whether its units can die are traits of its
+# class (nn/activations.py); probes read them and hold no list of names, so a new activation
+# class is probed like the built-in ones.
 
-#: The ReLU family: a unit is *dead* on a batch when its output is exactly 0 for every
-#: example (its gradient is then 0 for every example too). LeakyReLU / PReLU output 0
-#: only for a pre-activation of exactly 0, so they (correctly) report almost no dead
-#: units: that is the point of them.
-DEAD_FAMILY = frozenset({"ReLU", "ReLU6", "LeakyReLU", "PReLU"})
-
-
-def _class_names(module) -> list[str]:
-    return [c.__name__ for c in type(module).__mro__]
+def is_activation(module) -> bool:
+    """True for an activation module: an instance of ``nn.Activation`` (Softmax and LogSoftmax
+    included: the output layers' distributions are recorded too)."""
+    return isinstance(module, Activation)
 
 
 def saturation_range(module) -> tuple | None:
-    """(lo, hi) of a saturating activation module (see ``SATURATION_RANGES``), else None."""
-    for name in _class_names(module):
-        if name in SATURATION_RANGES:
-            return SATURATION_RANGES[name]
-    return None
+    """(lo, hi) of a saturating activation module (its ``saturates`` trait; ``None`` marks an end
+    that does not saturate), else None."""
+    return module.saturates if isinstance(module, Activation) else None
 
 
-def is_activation(module) -> bool:
-    """True for an activation module (a class, or a base class, named in ``ACTIVATION_NAMES``)."""
-    return any(name in ACTIVATION_NAMES for name in _class_names(module))
-
-
-def is_dead_family(module) -> bool:
-    return any(name in DEAD_FAMILY for name in _class_names(module))
+def can_die(module) -> bool:
+    """True for an activation whose units can die (its ``can_die`` trait); its ``dead_units(y)``
+    then tells which: those whose output is ``<= 0`` for every example (see ``nn.Activation``)."""
+    return isinstance(module, Activation) and type(module).can_die
 
 
 def split_param_name(name: str) -> tuple[str, str]:
@@ -105,9 +75,7 @@ DEFAULT_EVERY = 10
 def _check_every(every, who: str) -> int | None:
     if every is None:
         return None
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"{who}: every must be an integer >= 1 (sample steps with step % every == 0), got {every!r}")
-    return int(every)
+    return positive_int(every, "every", who)
 
 
 class Probe(Callback):

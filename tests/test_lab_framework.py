@@ -491,7 +491,7 @@ def test_render_index_counts_and_errors():
                 "claims": []}]
     html = render_index(entries)
     assert "2 experiments" in html and "2 claims" in html and "ValueError: bad" in html
-    assert html.count('class="verdict holds"') == 2  # the count badge and the row
+    assert html.count('class="verdict holds"') == 3  # the count badge, the overview row and the claim row
     assert render_report({"experiment": "x", "claims": [], "figures": [], "status": "done"}, ".").count("<img") == 0
 
 

@@ -215,15 +215,15 @@ def main_figure(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _thumbnail_tag(path: Path, alt: str, width: int = 220) -> str:
-    """A small copy of the PNG at ``path`` (about ``width`` pixels wide), inlined; empty when it is missing."""
-    from matplotlib import image
+    """A copy of the PNG at ``path`` at most ``width`` pixels wide, inlined; empty when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with path.open("rb") as f:
-            w = image.imread(f).shape[1]
-        buf = io.BytesIO()
-        image.thumbnail(str(path), buf, scale=min(1.0, width / w))
-    except (OSError, ValueError, SyntaxError):
+        with Image.open(path) as im:
+            im.thumbnail((width, width * 10))
+            buf = io.BytesIO()
+            im.save(buf, format="PNG", optimize=True)
+    except (OSError, UnidentifiedImageError):
         return ""
     b64 = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img class="thumb" src="data:image/png;base64,{b64}" alt="{_e(alt)}">'

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerlab import data
+from layerlab import data, nn
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -23,7 +23,7 @@ def test_readme_python_examples_run():
     except (FileNotFoundError, OSError, ValueError) as e:
         pytest.skip(f"the README's first example needs Fashion-MNIST, not available here: {e}")
     blocks = _blocks()
-    assert len(blocks) == 3, "the README's examples changed: update this test"
+    assert len(blocks) == 4, "the README's examples changed: update this test"
     ns: dict = {}
     for code in blocks:
         exec(compile(code, str(README), "exec"), ns)  # noqa: S102 — our own README
@@ -34,3 +34,5 @@ def test_readme_python_examples_run():
     summary = ns["p"].summary()  # the probe around one forward pass: the Tanh layer, its saturation
     assert list(summary) == ["1"] and 0.0 <= summary["1"]["post/saturated"] <= 1.0
     assert summary["1"]["post/max"] <= 1.0 and summary["1"]["post/min"] >= -1.0
+    # the activation defined in the README was registered, worked, and was removed again
+    assert ns["Softsign"].saturates == (-1.0, 1.0) and "softsign" not in nn.ACTIVATIONS

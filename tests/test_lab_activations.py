@@ -61,9 +61,10 @@ def _act_records(loss: dict, auc: dict | None = None, much=()) -> dict:
     return {"each run": runs, "much faster": list(much)}
 
 
-def _much(claim, steps_fast, steps_slow, diverged=False):
+def _much(claim, steps_fast, steps_slow, diverged=False, ends_above=False):
     ratio = 0.0 if steps_fast is None else (steps_slow + 1) / (steps_fast + 1)
-    return {"claim": claim, "steps_fast": steps_fast, "steps_slow": steps_slow, "ratio": ratio, "diverged": diverged}
+    return {"claim": claim, "steps_fast": steps_fast, "steps_slow": steps_slow, "ratio": ratio, "diverged": diverged,
+            "ends_above": ends_above}
 
 
 def test_verdicts_15_hold_on_records_made_to_hold():
@@ -94,6 +95,7 @@ def test_much_faster_holds_reads_the_lab_definition():
     assert not A.much_faster_holds(_much("x", 50, 99))      # 100/51 < 2
     assert not A.much_faster_holds(_much("x", None, 99))    # never gets there
     assert not A.much_faster_holds(_much("x", 3, 99, diverged=True))  # a diverged run is never evidence
+    assert not A.much_faster_holds(_much("x", 3, 99, ends_above=True))  # it got there but did not stay
     # the same answer as stats.much_faster on curves
     slow = np.linspace(2.0, 1.0, 200)
     fast = np.concatenate([np.linspace(2.0, 0.9, 40), np.full(160, 0.9)])

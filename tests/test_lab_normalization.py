@@ -64,9 +64,10 @@ def test_input_drift_threshold_is_the_output_threshold_through_the_sigmoid():
 
 
 # -- claim 11's verdicts, on synthetic records both ways ---------------------------------------------------------------
-def _faster_row(steps_bn, steps_plain, diverged=False):
+def _faster_row(steps_bn, steps_plain, diverged=False, ends_above=False):
     return {"η": 0.1, "level": 2.3, "steps BN": steps_bn, "steps no BN": steps_plain,
-            "ratio": 0.0 if steps_bn is None else (steps_plain + 1) / (steps_bn + 1), "BN diverged": diverged}
+            "ratio": 0.0 if steps_bn is None else (steps_plain + 1) / (steps_bn + 1), "BN diverged": diverged,
+            "BN ends above": ends_above}
 
 
 def test_faster_verdict_both_ways():
@@ -74,6 +75,7 @@ def test_faster_verdict_both_ways():
     assert not N.faster_holds(_faster_row(10, 19))          # 20/11 < 2
     assert not N.faster_holds(_faster_row(None, 19))        # BN never reached the level
     assert not N.faster_holds(_faster_row(1, 200, diverged=True))   # a diverged BN run is no evidence
+    assert not N.faster_holds(_faster_row(1, 200, ends_above=True))  # got there, then climbed back above
     assert N.faster_verdict([_faster_row(1, 100), _faster_row(4, 50)])
     assert not N.faster_verdict([_faster_row(1, 100), _faster_row(40, 50)])   # every η must hold
     assert not N.faster_verdict([])

@@ -171,6 +171,10 @@ def test_much_faster_does_not_hold_for_a_slightly_faster_or_a_diverged_curve():
     diverged[50:] = np.nan
     assert not stats.much_faster(diverged, slow, window=10)["holds"]
     assert not stats.much_faster(slow, _curve(0.1), window=10)["holds"]  # the other way round
+    # starts below the slow run's final level (reached at step 0), then climbs far above it without a NaN
+    blows_up = np.concatenate([np.full(100, 0.2), np.linspace(0.2, 150.0, 300)])
+    r = stats.much_faster(blows_up, slow, window=10)
+    assert r["steps_fast"] == 0 and r["ends_above"] and not r["holds"]
 
 
 def test_dead_masks_follow_the_class_rule_for_relu_and_leaky_relu():
@@ -181,3 +185,22 @@ def test_dead_masks_follow_the_class_rule_for_relu_and_leaky_relu():
         (mask,) = stats.dead_masks(_two_unit_model(act, w, b), x)
         assert mask.tolist() == [False, True], act
     assert stats.dead_masks(_two_unit_model("tanh", w, b), x) == []  # tanh cannot die
+
+
+class _Steps(training.Periodic):
+    def measure(self, trainer) -> None:
+        pass
+
+
+@pytest.mark.parametrize("at_end, expected", [(True, [0, 3, 6, 7]), (False, [0, 3, 6])])
+def test_periodic_measures_at_the_start_every_k_steps_and_at_the_end(at_end, expected):
+    import layerlab as ll
+    from layerlab import data, optim
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((28, 3)).astype(np.float32), rng.integers(0, 2, 28)
+    model = nn.Sequential(nn.Linear(3, 2, rng=rng))
+    probe = _Steps(every=3, at_end=at_end)
+    ll.Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), callbacks=[probe],
+               progress=False).fit(data.DataLoader(data.TensorDataset(x, y), batch_size=4), epochs=1)
+    assert probe.steps == expected  # 7 steps of 4 examples

@@ -22,7 +22,7 @@ from layerlab import nn
 from layerlab.probes import ActivationStats
 
 __all__ = [
-    "NOISE_SE", "MUCH_FASTER", "FLAT_DF", "mean_se", "paired_lead", "tail_mean", "running_mean", "steps_to",
+    "NOISE_SE", "MUCH_FASTER", "FLAT_DF", "mean_se", "paired_lead", "format_mean_se", "format_lead", "tail_mean", "running_mean", "steps_to",
     "much_faster", "much_faster_holds", "speedup", "unit_fractions", "dead_masks", "LayerStats", "forward_stats", "accuracy",
     "best_linear_accuracy",
 ]
@@ -60,6 +60,21 @@ def paired_lead(ahead, behind, k: float = NOISE_SE) -> dict:
             "seeds_ahead": int(np.sum(d > 0)), "seeds": int(d.size), "d": [float(v) for v in d]}
 
 
+def format_mean_se(values, digits: int = 3) -> str:
+    """``"0.478 ± 0.001"``: the mean over seeds and its standard error (the mean alone with one seed)."""
+    m, se = mean_se(values)
+    return f"{m:.{digits}f}" + (f" ± {se:.{digits}f}" if math.isfinite(se) else "")
+
+
+def format_lead(r: dict) -> str:
+    """``"+0.0010 ± 0.0006 (+1.7 SE) (per seed +0.0006, +0.0022, +0.0002)"``: a :func:`paired_lead`."""
+    out = f"{r['diff']:+.4f}"
+    if math.isfinite(r["se"]):
+        ratio = r["diff"] / r["se"] if r["se"] > 0 else math.copysign(math.inf, r["diff"])
+        out += f" ± {r['se']:.4f} ({ratio:+.1f} SE)"
+    return out + " (per seed " + ", ".join(f"{v:+.4f}" for v in r["d"]) + ")"
+
+
 # -- over a curve --------------------------------------------------------------------------------------------------
 def tail_mean(values, n: int) -> float:
     """Mean of the last ``n`` values; NaN when the run diverged (a NaN among them) or there are none."""
@@ -78,13 +93,6 @@ def running_mean(y, window: int) -> np.ndarray:
     return (c[end] - c[start]) / (end - start)
 
 
-def steps_to_below(losses, level: float) -> int | None:
-    """The first iteration whose loss is below ``level`` (None if none is)."""
-    v = np.asarray(losses, dtype=np.float64)
-    hit = np.flatnonzero(v < level)
-    return int(hit[0]) if hit.size else None
-
-
 def steps_to(losses, level: float, window: int = 1) -> int | None:
     """Time to a threshold: the first step at which the running mean of the last ``window`` losses is at or
     below ``level`` (None if it never is; a NaN, i.e. a diverged run, never is)."""
@@ -96,10 +104,11 @@ def steps_to(losses, level: float, window: int = 1) -> int | None:
 def much_faster(fast, slow, window: int = 50, factor: float = MUCH_FASTER) -> dict:
     """Does the run ``fast`` train much faster than ``slow`` (two loss curves of the same length)?
 
-    The level is where ``slow`` ends (its mean loss over the last ``window`` steps); ``slow`` needs
-    ``steps_slow`` steps to reach it (running mean of ``window`` steps), ``fast`` needs ``steps_fast``.
-    ``ratio`` = (steps_slow + 1) / (steps_fast + 1); ``holds`` when ratio ≥ ``factor``. A ``fast`` run that
-    diverges (a non-finite loss anywhere) never holds, even if it got there before it blew up.
+    The level is where ``slow`` ends (the running mean of its last ``window`` losses); ``slow`` needs
+    ``steps_slow`` steps to reach it, ``fast`` needs ``steps_fast`` (running means of ``window`` steps).
+    ``ratio`` = (steps_slow + 1) / (steps_fast + 1); ``holds`` when ratio ≥ ``factor``, the fast run did not
+    diverge (a non-finite loss anywhere) and it also *ends* at or below the level (``ends_above`` False): a
+    run that starts below the level and then blows up has not trained faster.
     """
     fast, slow = np.asarray(fast, dtype=np.float64), np.asarray(slow, dtype=np.float64)
     n = min(len(fast), len(slow))
@@ -108,9 +117,11 @@ def much_faster(fast, slow, window: int = 50, factor: float = MUCH_FASTER) -> di
     t_slow = steps_to(slow, level, window)
     t_fast = steps_to(fast, level, window)
     diverged = not bool(np.all(np.isfinite(fast)))
-    ratio = speedup(t_fast, t_slow)
-    return {"level": level, "steps_fast": t_fast, "steps_slow": t_slow, "ratio": ratio, "steps": n,
-            "diverged": diverged, "holds": much_faster_holds(t_fast, t_slow, diverged, factor)}
+    fast_end = float(running_mean(fast, window)[-1]) if n else math.nan
+    ends_above = not fast_end <= level
+    return {"level": level, "steps_fast": t_fast, "steps_slow": t_slow, "ratio": speedup(t_fast, t_slow), "steps": n,
+            "diverged": diverged, "fast_end": fast_end, "ends_above": ends_above,
+            "holds": much_faster_holds(t_fast, t_slow, diverged, ends_above, factor)}
 
 
 def speedup(steps_fast: int | None, steps_slow: int | None) -> float:
@@ -121,11 +132,12 @@ def speedup(steps_fast: int | None, steps_slow: int | None) -> float:
     return math.inf if steps_slow is None else (steps_slow + 1) / (steps_fast + 1)
 
 
-def much_faster_holds(steps_fast: int | None, steps_slow: int | None, diverged: bool = False,
+def much_faster_holds(steps_fast: int | None, steps_slow: int | None, diverged: bool, ends_above: bool,
                       factor: float = MUCH_FASTER) -> bool:
     """The verdict of :func:`much_faster` from its stored numbers: the fast run got to the level, did not
-    diverge, and needed at most 1/``factor`` of the slow run's steps."""
-    return bool(steps_fast is not None and not diverged and speedup(steps_fast, steps_slow) >= factor)
+    diverge, ends at or below it, and needed at most 1/``factor`` of the slow run's steps."""
+    return bool(steps_fast is not None and not diverged and not ends_above
+                and speedup(steps_fast, steps_slow) >= factor)
 
 
 # -- inside a network -----------------------------------------------------------------------------------------------

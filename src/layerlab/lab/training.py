@@ -7,7 +7,7 @@ import numpy as np
 from layerlab import data, nn
 from layerlab.train import Callback, NonFiniteError
 
-__all__ = ["mlp", "square_mlp", "unit_gaussian", "fashion", "fit_iterations"]
+__all__ = ["mlp", "square_mlp", "unit_gaussian", "fashion", "fit_iterations", "Periodic"]
 
 
 def mlp(sizes, activation, init, rng: np.random.Generator, bias_init=0.0, batch_norm: bool = False,
@@ -98,3 +98,32 @@ def fit_iterations(ctx, model, optimizer, x, y, iterations: int, batch_size: int
     if diverged is not None:
         losses.append(float("nan"))
     return {"losses": losses, "diverged": diverged, "trainer": trainer}
+
+
+class Periodic(Callback):
+    """A measurement taken during a fit: at its start, every ``every`` steps, and (``at_end``) at the step it
+    ends on — also when the NaN guard stops it, then on the last finite weights. Subclasses define
+    ``measure(trainer)``; the steps measured are in ``steps``."""
+
+    def __init__(self, every: int, at_end: bool = True):
+        self.every, self.at_end = int(every), at_end
+        self.steps: list[int] = []
+
+    def measure(self, trainer) -> None:
+        raise NotImplementedError(f"{type(self).__name__} defines no measure(trainer)")
+
+    def _take(self, trainer) -> None:
+        self.steps.append(trainer.step)
+        self.measure(trainer)
+
+    def on_fit_start(self, trainer):
+        self._take(trainer)
+
+    def on_batch_end(self, trainer, step, logs):
+        if trainer.step % self.every == 0:
+            self._take(trainer)
+
+    def on_fit_end(self, trainer):
+        if self.at_end and self.steps[-1] != trainer.step:
+            self._take(trainer)
+

@@ -190,7 +190,7 @@ def much_faster_holds(row: dict) -> bool:
     """The lab's "much faster" (:func:`layerlab.lab.stats.much_faster`) from a row of the "much faster" table:
     the fast curve reaches the level at all, did not diverge, and in ≤ 1/``MUCH_FASTER`` of the slow curve's
     steps (``ratio`` = (steps_slow + 1)/(steps_fast + 1) ≥ ``MUCH_FASTER``)."""
-    return stats.much_faster_holds(row["steps_fast"], row["steps_slow"], row["diverged"])
+    return stats.much_faster_holds(row["steps_fast"], row["steps_slow"], row["diverged"], row["ends_above"])
 
 
 def _per_seed(runs: list[dict], key: str) -> dict[str, list[float]]:
@@ -463,7 +463,7 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
                     "claim": f"15c-{slow}@{steps}" if fast == config.fast else "", "fast": fast, "slow": slow,
                     "steps": steps, "curve": f"mean of {S} seed{'s' if S > 1 else ''}", "level": m["level"],
                     "steps_fast": m["steps_fast"], "steps_slow": m["steps_slow"], "ratio": m["ratio"],
-                    "diverged": m["diverged"], "holds": m["holds"],
+                    "diverged": m["diverged"], "ends_above": m["ends_above"], "holds": m["holds"],
                     "ratio per seed": ", ".join(f"{p['ratio']:.2f}" for p in per),
                     "holds in seeds": sum(p["holds"] for p in per)})
     records = {"each run": runs_rows, "much faster": much_rows}
@@ -476,15 +476,7 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
     vs_tanh_auc = paired_lead(fam_auc, [r["auc"] for r in res["tanh"]])
 
     def pm(name_or_values) -> str:
-        m, se = mean_se(per_seed[name_or_values] if isinstance(name_or_values, str) else name_or_values)
-        return f"{m:.3f}" + (f" ± {se:.3f}" if math.isfinite(se) else "")
-
-    def pm_lead(r: dict) -> str:
-        out = f"{r['diff']:+.4f}"
-        if math.isfinite(r["se"]):
-            ratio = r["diff"] / r["se"] if r["se"] > 0 else math.copysign(math.inf, r["diff"])
-            out += f" ± {r['se']:.4f} ({ratio:+.1f} SE)"
-        return out + " (per seed " + ", ".join(f"{v:+.4f}" for v in r["d"]) + ")"
+        return stats.format_mean_se(per_seed[name_or_values] if isinstance(name_or_values, str) else name_or_values)
 
     fam_txt = ", ".join(fam)
     seeds_txt = f"{S} seed{'s' if S > 1 else ''}"
@@ -505,14 +497,14 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
                f"{len(names)} trained (verdict: the highest mean loss over seeds)",
         holds["15a"],
         f"sigmoid {pm('sigmoid')}; the next worst, {runner_up}, {pm(runner_up)}: sigmoid higher by "
-        f"{pm_lead(paired_lead(per_seed[runner_up], per_seed['sigmoid']))}; ranking, best first: {ranking}{div_txt}",
+        f"{stats.format_lead(paired_lead(per_seed[runner_up], per_seed['sigmoid']))}; ranking, best first: {ranking}{div_txt}",
         cond, figure="final"))
     claims.append(Claim(
         "15b", f"The ReLU family ({fam_txt}) converges faster than sigmoid (seed 000: \"converges faster than "
                f"sigmoid/tanh\"): a lower loss after {config.iterations} steps (verdict: the family's mean loss is "
                "lower)",
         holds["15b"],
-        f"ReLU family {pm(fam_seed)} vs sigmoid {pm('sigmoid')}: sigmoid − family = {pm_lead(vs_sig)}",
+        f"ReLU family {pm(fam_seed)} vs sigmoid {pm('sigmoid')}: sigmoid − family = {stats.format_lead(vs_sig)}",
         cond, figure="loss"))
     much_cond = (cond + f"; \"much faster\" (the lab's one definition, layerlab.lab.stats.much_faster): on the "
                  f"seed-mean loss curves of the first n steps, the level is where the slow curve ends (its mean over "
@@ -554,7 +546,7 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
                "of that mean; the runs of a seed share the data order and the weight draws, so the comparison is "
                "seed by seed; needs ≥ 2 seeds)",
         holds["15d"],
-        f"ReLU family {pm(fam_seed)} vs tanh {pm('tanh')}: tanh − family = {pm_lead(vs_tanh)}, "
+        f"ReLU family {pm(fam_seed)} vs tanh {pm('tanh')}: tanh − family = {stats.format_lead(vs_tanh)}, "
         f"{abs(vs_tanh['diff']) / final['tanh']:.1%} of tanh's loss; each member (its lead over tanh): {members}"
         f"{common_txt}", cond, figure="lead"))
     claims.append(Claim(
@@ -562,7 +554,7 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
                f"(verdict: a lower mean loss over all {config.iterations} iterations, the area under the loss curve)",
         holds["15e"],
         f"mean loss over the run: ReLU family {pm(fam_auc)}, tanh {pm([r['auc'] for r in res['tanh']])}: "
-        f"tanh − family = {pm_lead(vs_tanh_auc)}", cond, figure="lead"))
+        f"tanh − family = {stats.format_lead(vs_tanh_auc)}", cond, figure="lead"))
 
     # -- figures
     curves_by_rank = {n: mean_curves[n] for n in order}

@@ -47,7 +47,7 @@ import layerlab as ll
 from layerlab import data, nn, optim
 from layerlab.train import Callback
 from layerlab.lab import Claim, ConfigError, Context, Result, experiment, figures
-from layerlab.lab.stats import NOISE_SE, mean_se, paired_lead
+from layerlab.lab.stats import NOISE_SE, format_lead, format_mean_se, mean_se, paired_lead
 from layerlab.lab.training import fashion
 
 __all__ = ["DropoutConfig", "dropout_mlp", "AccuracyCurve", "gap", "best_epoch", "mc_dropout_predict",
@@ -338,16 +338,7 @@ def run(config: DropoutConfig, ctx: Context) -> Result:
     best = paired_lead([-v for v in b1], [-v for v in b0])
     early = paired_lead([-v for v in e1], [-v for v in e0])
 
-    def pm(values) -> str:
-        m, se = mean_se(values)
-        return f"{m:.3f}" + (f" ± {se:.3f}" if math.isfinite(se) else "")
-
-    def diff_txt(r: dict) -> str:
-        out = f"{r['diff']:+.4f}"
-        if math.isfinite(r["se"]):
-            ratio = r["diff"] / r["se"] if r["se"] > 0 else math.copysign(math.inf, r["diff"])
-            out += f" ± {r['se']:.4f} ({ratio:+.1f} SE)"
-        return out + " (per seed " + ", ".join(f"{v:+.4f}" for v in r["d"]) + ")"
+    pm, diff_txt = format_mean_se, format_lead
 
     def noise_txt(r: dict) -> str:
         if not math.isfinite(r["se"]):

@@ -7,12 +7,17 @@ learning rate is set too high"; a large negative bias does it too; "it is advise
 bias to a positive value (0.01)" and to "use other variants of ReLU" (leaky ReLU,
 max(0.1·x, x): its gradient is never 0).
 
-Each condition — ReLU at small and large η, bias init 0.01, LeakyReLU, large negative bias
-inits — is trained on Fashion-MNIST and measured on a fixed set of training images: a unit is
-*dead* when its output is 0 on all of them. Dead masks are taken at checkpoints through training,
-so "for good" is measured too: of the units dead at some checkpoint, how many are still dead at the
-end. A run whose loss becomes NaN (the Trainer's NonFiniteError) is recorded as diverged, with the
-dead fraction of its last finite weights.
+Each condition — ReLU at a grid of η from small to large, bias init 0.01, large negative bias inits,
+LeakyReLU — is trained on Fashion-MNIST and measured on a fixed set of training images: a unit is
+*dead* when it has no positive output on any of them (``layerlab.lab.stats.dead_masks``: for ReLU
+output 0 everywhere, for LeakyReLU its leaky regime everywhere — one event for both). Dead masks are
+taken at checkpoints through training, so "for good" is measured too: of the units dead at some
+checkpoint, how many are still dead at the end. A run whose loss becomes NaN (the Trainer's
+NonFiniteError) is recorded as diverged, with the dead fraction of its last finite weights, and a
+remedy whose runs diverge does not count. ReLU and LeakyReLU run at every η of a grid; the LeakyReLU
+claim is read, each its own row, at the smallest η at which the ReLU baseline dies, at the largest η
+at which neither diverges, and at the large η of claim 10a (rules fixed before the runs, applied to
+the same run's results); remedies are compared with ReLU at the same step.
 """
 
 from __future__ import annotations
@@ -23,16 +28,15 @@ from typing import ClassVar
 
 import numpy as np
 
-import layerlab as ll
-
 from layerlab import nn, optim
-from layerlab.train import Callback
 from layerlab.lab import Claim, Context, Result, experiment, figures
-from layerlab.lab.training import fashion, fit_iterations, mlp
+from layerlab.lab.stats import dead_masks
+from layerlab.lab.training import Periodic, fashion, fit_iterations, mlp
 
 __all__ = [
-    "DyingReluConfig", "Condition", "conditions", "persistence", "paired", "check_kills", "check_reduces",
-    "LARGE_FRACTION", "SMALL_FRACTION", "FOR_GOOD", "REDUCE_MIN",
+    "DyingReluConfig", "Condition", "conditions", "eta_grid", "choose_eta", "stable_eta", "leaky_rows", "persistence",
+    "paired", "check_kills", "check_reduces", "check_remedy", "LARGE_FRACTION", "SMALL_FRACTION", "FOR_GOOD",
+    "REDUCE_MIN",
 ]
 
 # -- the verdicts' thresholds (stated in the claims' text) -------------------------------------------------
@@ -47,28 +51,6 @@ REDUCE_MIN = 0.10
 
 
 # -- measuring -------------------------------------------------------------------------------------------------
-def dead_masks(model: nn.Sequential, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per hidden activation layer of ``model``, on the inputs ``x`` (eval mode, no graph):
-    (dead, inactive) boolean masks over the units — *dead*: output exactly 0 for every input;
-    *inactive*: pre-activation ≤ 0 for every input. For ReLU the two coincide; a LeakyReLU unit can
-    be inactive (it outputs α·a) but is dead only where a = 0 exactly."""
-    dead, inactive = [], []
-    out = ll.Tensor(x)
-    was = model.training
-    model.eval()
-    try:
-        with ll.no_grad(), np.errstate(all="ignore"):
-            for m in model:
-                pre = out
-                out = m(out)
-                if isinstance(m, nn.Activation):
-                    dead.append(np.all(out.data == 0, axis=0))
-                    inactive.append(np.all(pre.data <= 0, axis=0))
-    finally:
-        model.train(was)
-    return dead, inactive
-
-
 def persistence(masks: list[np.ndarray]) -> tuple[int, int]:
     """``masks``: pooled dead masks at successive checkpoints, the last one the end of training.
     Returns (units dead at some checkpoint before the last, how many of them are dead at the last)."""
@@ -89,32 +71,52 @@ def check_reduces(dead_with: float, dead_without: float, by: float = REDUCE_MIN)
     return bool(dead_with <= dead_without - by)
 
 
-class _DeadTracker(Callback):
-    """Dead/inactive masks on fixed inputs at the start, every ``every`` steps, and at the end of the fit
-    (also when the NaN guard stops it: then the last finite weights)."""
+def check_remedy(dead_with: float, dead_without: float, diverged: int, at_most: float | None = None,
+                 by: float = REDUCE_MIN) -> bool:
+    """A remedy works: none of its runs diverged (``diverged`` = how many did: a run whose loss became
+    NaN/Inf is never evidence for a remedy), it :func:`check_reduces` the dead fraction, and — when
+    ``at_most`` is given — leaves at most that fraction dead."""
+    return bool(diverged == 0 and check_reduces(dead_with, dead_without, by)
+                and (at_most is None or dead_with <= at_most))
+
+
+def choose_eta(baseline: dict, large: float = LARGE_FRACTION) -> float | None:
+    """The η at which the LeakyReLU remedy is tested, chosen by a rule stated in advance: the smallest η
+    of the grid at which the ReLU baseline (b₀ = 0) dies by claim 10a's threshold — pooled dead fraction
+    ≥ ``large`` at the end of training, mean over seeds — without any of its runs diverging.
+    ``baseline``: {η: (pooled dead fraction, number of diverged runs)}. None when no η of the grid does."""
+    hits = [lr for lr, (dead, div) in baseline.items() if dead >= large and div == 0]
+    return min(hits) if hits else None
+
+
+def stable_eta(diverged: dict) -> float | None:
+    """The other side of the LeakyReLU test: the largest η of the grid at which no run diverged, of ReLU nor
+    of LeakyReLU. ``diverged``: {η: (ReLU runs diverged, LeakyReLU runs diverged)}. None when there is none."""
+    ok = [lr for lr, (a, b) in diverged.items() if a == 0 and b == 0]
+    return max(ok) if ok else None
+
+
+def leaky_rows(chosen: float | None, stable: float | None, large: float) -> list[tuple[float, str]]:
+    """The η of the LeakyReLU rows, each once, in this order: the chosen η (:func:`choose_eta`), the stable
+    one (:func:`stable_eta`), the large η of claim 10a; with the reason(s) each is there."""
+    rows: dict[float, list[str]] = {}
+    for lr, why in ((chosen, "chosen"), (stable, "stable"), (large, "large")):
+        if lr is not None:
+            rows.setdefault(float(lr), []).append(why)
+    return [(lr, "+".join(why)) for lr, why in rows.items()]
+
+
+class _DeadTracker(Periodic):
+    """Dead masks (``stats.dead_masks``) on fixed inputs at the start, every ``every`` steps, and at the end
+    of the fit (also when the NaN guard stops it: then the last finite weights)."""
 
     def __init__(self, x: np.ndarray, every: int):
-        self.x, self.every = x, every
-        self.steps: list[int] = []
+        super().__init__(every)
+        self.x = x
         self.dead: list[list[np.ndarray]] = []
-        self.inactive: list[list[np.ndarray]] = []
 
-    def _measure(self, trainer) -> None:
-        d, i = dead_masks(trainer.model, self.x)
-        self.steps.append(trainer.step)
-        self.dead.append(d)
-        self.inactive.append(i)
-
-    def on_fit_start(self, trainer):
-        self._measure(trainer)
-
-    def on_batch_end(self, trainer, step, logs):
-        if trainer.step % self.every == 0:
-            self._measure(trainer)
-
-    def on_fit_end(self, trainer):
-        if not self.steps or self.steps[-1] != trainer.step:
-            self._measure(trainer)
+    def measure(self, trainer) -> None:
+        self.dead.append(dead_masks(trainer.model, self.x))
 
 
 def _num(v: float) -> str:
@@ -136,12 +138,15 @@ class Condition:
 
 @dataclass
 class DyingReluConfig:
-    """784-width-width-10, He-normal init, SGD, Fashion-MNIST; dead = zero on all of ``n_eval`` training images."""
+    """784-width-width-10, He-normal init, SGD, Fashion-MNIST; dead = no positive output on any of ``n_eval``
+    training images. ReLU and LeakyReLU (b₀ = 0) run at every η of the grid ``small_lrs`` + ``grid_lrs`` +
+    ``large_lr``; the LeakyReLU claims are read at the η the rules pick (:func:`leaky_rows`)."""
 
     width: int = 256
     iterations: int = 200
     batch_size: int = 128
     small_lrs: tuple[float, ...] = (0.01, 0.1)
+    grid_lrs: tuple[float, ...] = (0.2, 0.3, 0.5, 0.7)  # between the small η and the large one: where ReLU starts dying
     large_lr: float = 1.0
     positive_bias: float = 0.01
     negative_biases: tuple[float, ...] = (-1.0, -3.0)
@@ -153,12 +158,18 @@ class DyingReluConfig:
     QUICK: ClassVar[dict] = {"iterations": 100, "n_eval": 2000, "check_every": 50}
 
 
+def eta_grid(config: DyingReluConfig) -> list[float]:
+    """The η of the ReLU and LeakyReLU (b₀ = 0) runs, increasing: the grid the rules pick from."""
+    return sorted({*map(float, config.small_lrs), *map(float, config.grid_lrs), float(config.large_lr)})
+
+
 def conditions(config: DyingReluConfig) -> list[Condition]:
-    """Every condition of the experiment, one row each."""
-    out = [Condition("relu", lr, 0.0) for lr in (*config.small_lrs, config.large_lr)]
+    """Every condition, fixed in advance, one row each: ReLU (b₀ = 0) at every η of the grid, b₀ =
+    ``positive_bias`` at the large η, the negative bias inits, and LeakyReLU at every η of the grid."""
+    out = [Condition("relu", lr, 0.0) for lr in eta_grid(config)]
     out.append(Condition("relu", config.large_lr, config.positive_bias))
-    out.append(Condition("leaky_relu", config.large_lr, 0.0))
     out += [Condition("relu", config.bias_lr, b) for b in config.negative_biases]
+    out += [Condition("leaky_relu", lr, 0.0) for lr in eta_grid(config)]
     return out
 
 
@@ -185,7 +196,6 @@ def _run_condition(cond: Condition, config: DyingReluConfig, ctx: Context, x, y,
         seeds.append({
             "dead0": [float(m.mean()) for m in tracker.dead[0]],
             "dead": [float(m.mean()) for m in tracker.dead[-1]],
-            "inactive": [float(m.mean()) for m in tracker.inactive[-1]],
             "pooled0": float(pooled[0].mean()), "pooled": float(pooled[-1].mean()),
             "ever": ever, "kept": kept, "diverged": out["diverged"],
             "final_loss": float(np.mean(finite[-20:])) if finite and out["diverged"] is None else math.nan,
@@ -196,7 +206,6 @@ def _run_condition(cond: Condition, config: DyingReluConfig, ctx: Context, x, y,
         "seeds": seeds,
         "dead": [float(np.mean([r["dead"][k] for r in seeds])) for k in range(2)],
         "dead0": [float(np.mean([r["dead0"][k] for r in seeds])) for k in range(2)],
-        "inactive": [float(np.mean([r["inactive"][k] for r in seeds])) for k in range(2)],
         "pooled": float(np.mean([r["pooled"] for r in seeds])),
         "pooled0": float(np.mean([r["pooled0"] for r in seeds])),
         "ever": sum(r["ever"] for r in seeds), "kept": sum(r["kept"] for r in seeds),
@@ -212,7 +221,7 @@ def _dead_at(cond: Condition, config: DyingReluConfig, ctx: Context, s: int, ste
         with np.errstate(all="ignore"):
             fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=cond.lr), x, y, step, config.batch_size,
                            label=f"{cond.label}, seed {s}, replay to step {step}", seed=ctx.seed + s)
-    return float(np.concatenate(dead_masks(model, x_eval)[0]).mean())
+    return float(np.concatenate(dead_masks(model, x_eval)).mean())
 
 
 def paired(remedy: Condition, base: Condition, res: dict, config: DyingReluConfig, ctx: Context, x, y,
@@ -244,11 +253,12 @@ def _layers(v) -> str:
     return " / ".join(_pct(x) for x in v)
 
 
-def _div(r: dict, seeds: int) -> str:
+def _div(r: dict, seeds: int, who: str = "") -> str:
     if not r["diverged"]:
         return ""
-    return (f"; the loss or a gradient became NaN/Inf (diverged) in {len(r['diverged'])} of {seeds} runs, at "
-            f"step(s) {', '.join(map(str, r['diverged']))} — dead fractions of their last finite weights")
+    return (f"; {who + ': ' if who else ''}the loss or a gradient became NaN/Inf (diverged) in {len(r['diverged'])} "
+            f"of {seeds} runs, at step(s) {', '.join(map(str, r['diverged']))} — dead fractions of their last finite "
+            "weights")
 
 
 def _persist(r: dict) -> str:
@@ -262,7 +272,7 @@ def _row(cond: Condition, r: dict, s: int | None = None) -> dict:
     src = r if s is None else r["seeds"][s]
     row = {"condition": cond.label, "seed": "mean" if s is None else s,
            "dead at init (l1 / l2)": _layers(src["dead0"]), "dead after (l1 / l2)": _layers(src["dead"]),
-           "dead, pooled": src["pooled"], "inactive (a ≤ 0 on all inputs)": _layers(src["inactive"])}
+           "dead, pooled": src["pooled"]}
     if s is None:
         row["stayed dead"] = (r["kept"] / r["ever"]) if r["ever"] else math.nan
         row["diverged runs"] = len(r["diverged"])
@@ -273,12 +283,46 @@ def _row(cond: Condition, r: dict, s: int | None = None) -> dict:
     return row
 
 
+def _steps(p: dict) -> str:
+    return f"iteration{'s' if len(set(p['steps'])) > 1 else ''} {', '.join(map(str, dict.fromkeys(p['steps'])))}"
+
+
+def _eta_figure(grid, relu_at: dict, leaky_at: dict, seeds: int, rows_at):
+    """Dead fraction at the end of training against η, ReLU and LeakyReLU (b₀ = 0). A condition with a
+    diverged run is not drawn as a value (its dead fraction would be of an earlier step): an × on the top
+    edge marks it instead."""
+    fig, axes = figures.new_figure(1, 1, panel=(4.6, 2.6), margins={"left": 0.75, "top": 0.45})
+    ax = axes[0, 0]
+    for i, (name, at) in enumerate((("ReLU", relu_at), ("LeakyReLU", leaky_at))):
+        color = figures.COLORS[i]
+        ok = [lr for lr in grid if not at[lr]["diverged"]]
+        ax.plot(ok, [at[lr]["pooled"] for lr in ok], "o-", color=color, label=f"{name}: dead at the end")
+        bad = [lr for lr in grid if at[lr]["diverged"]]
+        if bad:
+            counts = ", ".join(f"{len(at[lr]['diverged'])}/{seeds} at η = {lr:g}" for lr in bad)
+            ax.plot(bad, [1.05 + 0.04 * i] * len(bad), "x", color=color, markersize=8, clip_on=False,
+                    label=f"{name}: diverged ({counts}), not drawn")
+    for lr, why in rows_at:
+        ax.axvline(lr, color="#999999", linestyle=":", linewidth=1.0)
+        ax.text(lr, -0.12, why, fontsize=6, ha="center", va="top", color="#555555",
+                transform=ax.get_xaxis_transform())
+    ax.axhline(LARGE_FRACTION, color="#555555", linewidth=0.8, linestyle="--")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.12)
+    ax.set_xlabel("η", labelpad=14)
+    ax.set_ylabel("dead fraction (pooled)")
+    ax.set_title("dead hidden units against η (mean over seeds); dashed: 'a large fraction'", fontsize=9)
+    ax.legend(frameon=False, fontsize=7, loc="center left")
+    return fig
+
+
 # -- the experiment -----------------------------------------------------------------------------------------------
 @experiment("dying_relu", order=10, topic="activation functions",
             summary="784-256-256-10 ReLU: η = 1 or a large negative bias kills a large fraction of the units for "
-                    "good; bias 0.01 and LeakyReLU as remedies, each condition its own row (claim 10)")
+                    "good; bias 0.01 and LeakyReLU (at the smallest η that kills ReLU, the largest with no "
+                    "divergence, and η = 1) as remedies, each its own row (claim 10)")
 def run(config: DyingReluConfig, ctx: Context) -> Result:
-    """Seed 001, module 7.3: dead ReLU units — the fraction of hidden units that output 0 on every one of
+    """Seed 001, module 7.3: dead units — the fraction of hidden units with no positive output on any one of
     a fixed set of training images, after training at small and large η, with positive and negative bias
     inits, and with LeakyReLU."""
     (x, y), _ = fashion()
@@ -286,16 +330,24 @@ def run(config: DyingReluConfig, ctx: Context) -> Result:
     conds = conditions(config)
     res = {c: _run_condition(c, config, ctx, x, y, x_eval) for c in conds}
 
-    small = [c for c in conds if c.activation == "relu" and c.bias == 0.0 and c.lr in config.small_lrs]
+    grid = eta_grid(config)
+    relu_at = {lr: res[Condition("relu", lr, 0.0)] for lr in grid}
+    leaky_at = {lr: res[Condition("leaky_relu", lr, 0.0)] for lr in grid}
+    baseline = {lr: (relu_at[lr]["pooled"], len(relu_at[lr]["diverged"])) for lr in grid}
+    eta = choose_eta(baseline)
+    stable = stable_eta({lr: (len(relu_at[lr]["diverged"]), len(leaky_at[lr]["diverged"])) for lr in grid})
+    rows_at = leaky_rows(eta, stable, config.large_lr)
+
+    small = [Condition("relu", lr, 0.0) for lr in config.small_lrs]
     large = Condition("relu", config.large_lr, 0.0)
     pos = Condition("relu", config.large_lr, config.positive_bias)
-    leaky = Condition("leaky_relu", config.large_lr, 0.0)
     negs = [Condition("relu", config.bias_lr, b) for b in config.negative_biases]
     S = config.seeds
     cond_txt = (f"Fashion-MNIST (inputs in [0, 1]), 784-{config.width}-{config.width}-10, He-normal init, "
                 f"cross-entropy, plain SGD, batch {config.batch_size}, {config.iterations} iterations, {S} seed(s); "
-                f"dead = output 0 on all of {config.n_eval:,} training images (masks every {config.check_every} "
-                f"iterations); 'pooled' = both hidden layers together")
+                f"dead = no positive output on any of {config.n_eval:,} training images — for ReLU output 0, for "
+                f"LeakyReLU the leaky regime, the same event (masks every {config.check_every} iterations); "
+                "'pooled' = both hidden layers together")
     claims = []
     ids = iter(f"10{c}" for c in "abcdefghijklmnopqrstuvwxyz")
 
@@ -327,51 +379,96 @@ def run(config: DyingReluConfig, ctx: Context) -> Result:
             f"{_mean_finite(s['final_loss'] for s in r['seeds']):.3f}{_div(r, S)}",
             cond_txt + f", hidden biases initialised to {_num(c.bias)}", figure="dead_fraction"))
 
-    pair_txt = ("paired with the ReLU, b₀ = 0 run of the same seed (same weights, same batches) and compared at the "
-                "same step — the earlier end of the two runs, since a run whose loss becomes NaN stops there")
+    pair_txt = ("paired with the ReLU, b₀ = 0 run of the same seed and η (same weights, same batches) and compared at "
+                "the same step — the earlier end of the two runs, since a run whose loss becomes NaN stops there")
+    pairs: dict[Condition, tuple[Condition, dict]] = {}
     r, r0 = res[pos], res[large]
     pb = paired(pos, large, res, config, ctx, x, y, x_eval)
-    gain_b = float(np.mean(pb["base"]) - np.mean(pb["remedy"]))
+    pairs[pos] = (large, pb)
+    rem_b, base_b = float(np.mean(pb["remedy"])), float(np.mean(pb["base"]))
     claims.append(Claim(
         next(ids),
         f"Initialising the biases to {config.positive_bias:g} reduces it (verdict: at η = {config.large_lr:g}, at "
         f"least {REDUCE_MIN * 100:.0f} percentage points fewer dead hidden units than with biases 0, mean over "
-        f"seeds, {pair_txt})",
-        check_reduces(float(np.mean(pb["remedy"])), float(np.mean(pb["base"]))),
-        f"at the same step (iteration {', '.join(map(str, pb['steps']))}): b₀ = {config.positive_bias:g} "
-        f"{_pct(np.mean(pb['remedy']))} dead vs b₀ = 0 {_pct(np.mean(pb['base']))} ({gain_b * 100:+.1f} points); at "
-        f"the end of each run: b₀ = {config.positive_bias:g} {_layers(r['dead'])} vs b₀ = 0 {_layers(r0['dead'])} "
-        f"(layers 1 / 2){_div(r, S)}{_div(r0, S)}",
-        cond_txt, figure="dead_fraction"))
+        f"seeds, {pair_txt}; and no run diverges — a diverged run is no remedy)",
+        check_remedy(rem_b, base_b, len(r["diverged"])),
+        f"at the same step ({_steps(pb)}): b₀ = {config.positive_bias:g} {_pct(rem_b)} dead vs b₀ = 0 {_pct(base_b)} "
+        f"({(base_b - rem_b) * 100:.1f} points fewer); at the end of each run: b₀ = {config.positive_bias:g} "
+        f"{_layers(r['dead'])} vs b₀ = 0 {_layers(r0['dead'])} (layers 1 / 2)"
+        f"{_div(r, S, f'b₀ = {config.positive_bias:g}')}{_div(r0, S, 'b₀ = 0')}",
+        cond_txt, figure="remedies"))
 
-    r = res[leaky]
-    pl = paired(leaky, large, res, config, ctx, x, y, x_eval)
-    finite = [s["final_loss"] for s in r["seeds"] if s["diverged"] is None]
-    ok_leaky = (float(np.mean(pl["remedy"])) <= SMALL_FRACTION
-                and check_reduces(float(np.mean(pl["remedy"])), float(np.mean(pl["base"]))))
-    claims.append(Claim(
-        next(ids),
-        f"LeakyReLU (max({config.leaky_alpha:g}·a, a)) reduces it (verdict: at η = {config.large_lr:g}, at most "
-        f"{SMALL_FRACTION:.0%} of the hidden units dead and at least {REDUCE_MIN * 100:.0f} points fewer than ReLU, "
-        f"mean over seeds, {pair_txt})",
-        bool(ok_leaky),
-        f"at the same step (iteration {', '.join(map(str, pl['steps']))}): LeakyReLU {_pct(np.mean(pl['remedy']))} "
-        f"dead vs ReLU {_pct(np.mean(pl['base']))}; at the end of each run LeakyReLU {_layers(r['dead'])} vs ReLU "
-        f"{_layers(r0['dead'])}; LeakyReLU units with a ≤ 0 on all inputs (still trained, slope "
-        f"{config.leaky_alpha:g}) {_layers(r['inactive'])}"
-        + (f"; the loss or a gradient became NaN/Inf in {len(r['diverged'])} of {S} LeakyReLU runs (step(s) "
-           f"{', '.join(map(str, r['diverged']))}): no unit can die, yet η = {config.large_lr:g} diverges"
-           if r["diverged"] else f"; final loss {_mean_finite(finite):.3f}"),
-        cond_txt + f", LeakyReLU slope {config.leaky_alpha:g} (the notes' max(0.1x, x))", figure="dead_fraction"))
+    grid_txt = "{" + ", ".join(f"{lr:g}" for lr in grid) + "}"
+    why_txt = {
+        "chosen": f"the smallest η of the grid {grid_txt} at which the ReLU baseline (b₀ = 0, same run) has ≥ "
+                  f"{LARGE_FRACTION:.0%} of its hidden units dead at the end (claim 10a's threshold) without diverging",
+        "stable": f"the largest η of the grid {grid_txt} at which no ReLU and no LeakyReLU run diverges",
+        "large": "the large η of claim 10a",
+    }
+    baseline_txt = "per η, dead (pooled) ReLU / LeakyReLU: " + ", ".join(
+        f"{lr:g}: {_pct(relu_at[lr]['pooled'])}" + (f" ({len(relu_at[lr]['diverged'])} div.)" if relu_at[lr]["diverged"]
+                                                     else "")
+        + f" / {_pct(leaky_at[lr]['pooled'])}" + (f" ({len(leaky_at[lr]['diverged'])} div.)"
+                                                  if leaky_at[lr]["diverged"] else "")
+        for lr in grid) + " (a diverged run counted at its last finite weights)"
+    for lr, why in rows_at:
+        c, base = Condition("leaky_relu", lr, 0.0), Condition("relu", lr, 0.0)
+        r, rb = res[c], res[base]
+        pl = paired(c, base, res, config, ctx, x, y, x_eval)
+        pairs[c] = (base, pl)
+        rem, bas = float(np.mean(pl["remedy"])), float(np.mean(pl["base"]))
+        finite = [s["final_loss"] for s in r["seeds"] if s["diverged"] is None]
+        reasons = " and ".join(why_txt[w] for w in why.split("+"))
+        if "chosen" not in why and eta is None and "large" in why:
+            reasons += " (no η of the grid kills the ReLU baseline without diverging)"
+        claims.append(Claim(
+            next(ids),
+            f"LeakyReLU (max({config.leaky_alpha:g}·a, a)) avoids dead units where ReLU's die: at η = {lr:g} — "
+            f"{reasons} (verdict: LeakyReLU leaves at most {SMALL_FRACTION:.0%} of the hidden units dead and at "
+            f"least {REDUCE_MIN * 100:.0f} points fewer than ReLU, mean over seeds, {pair_txt}; and no LeakyReLU "
+            "run diverges — a diverged run is no remedy)",
+            check_remedy(rem, bas, len(r["diverged"]), at_most=SMALL_FRACTION),
+            f"at the same step ({_steps(pl)}): LeakyReLU {_pct(rem)} dead (no positive output on any input) vs "
+            f"ReLU {_pct(bas)}; at the end of each run LeakyReLU {_layers(r['dead'])} vs ReLU {_layers(rb['dead'])} "
+            "(layers 1 / 2)"
+            + (f"; the loss or a gradient became NaN/Inf in {len(r['diverged'])} of {S} LeakyReLU runs (step(s) "
+               f"{', '.join(map(str, r['diverged']))}): a diverged run, not a remedy" if r["diverged"]
+               else f"; no LeakyReLU run diverged, final loss {_mean_finite(finite):.3f} (ReLU "
+                    f"{_mean_finite(s['final_loss'] for s in rb['seeds']):.3f})")
+            + _div(rb, S, "ReLU") + f". The grid: {baseline_txt}",
+            cond_txt + f", LeakyReLU slope {config.leaky_alpha:g} (the notes' max(0.1x, x))", figure="remedies"))
 
     # figures
-    bars = {c.label: {"layer 1": res[c]["dead"][0], "layer 2": res[c]["dead"][1]} for c in conds}
+    def _bar_label(c: Condition) -> str:
+        d = res[c]["diverged"]
+        return c.label + (f" (diverged in {len(d)}/{S}: at its NaN step)" if d else "")
+
+    bars = {_bar_label(c): {"layer 1": res[c]["dead"][0], "layer 2": res[c]["dead"][1]} for c in conds}
     ctx.savefig(figures.bar_chart(bars,
                                   ylabel="fraction of units dead after training", horizontal=True, fmt="{:.2f}",
-                                  title=f"dead units (output 0 on all {config.n_eval:,} inputs), mean of {S} seed(s)"),
+                                  title=f"dead units (no positive output on {config.n_eval:,} inputs), mean of {S} "
+                                        "seed(s)"),
                 "dead_fraction",
-                caption="Each condition after training (or at the step its loss became NaN). b₀: the hidden layers' "
-                        "initial bias.")
+                caption="Each condition after training; a condition marked 'diverged' is measured on the last finite "
+                        "weights of its diverged runs, an earlier step than the others — compare remedies on the "
+                        "'remedies' figure, at the same step. b₀: the hidden layers' initial bias.")
+    rem_bars = {}
+    for c, (base, p) in pairs.items():
+        d = res[c]["diverged"]
+        group = (f"{c.label} ({_steps(p)})" + (f", diverged in {len(d)}/{S}" if d else ""))
+        rem_bars[group] = {"remedy": float(np.mean(p["remedy"])), "ReLU, b₀ = 0, same η, same step":
+                           float(np.mean(p["base"]))}
+    ctx.savefig(figures.bar_chart(rem_bars, ylabel="fraction of units dead (pooled)", horizontal=True, fmt="{:.2f}",
+                                  title="remedies vs ReLU at the same step (mean over seeds)"),
+                "remedies",
+                caption="Each remedy and its ReLU b₀ = 0 baseline at the same η, seed by seed at the same step: the "
+                        "end of the run, or the last finite step of whichever run diverged first (the other run "
+                        "replayed to it). A remedy whose runs diverged does not count, whatever its bar.")
+    ctx.savefig(_eta_figure(grid, relu_at, leaky_at, S, rows_at), "dead_vs_eta",
+                caption="Each η of the grid, ReLU and LeakyReLU with biases 0: the dead fraction at the end of "
+                        "training. A condition in which a run diverged is marked × at the top, not drawn as a value. "
+                        "Dotted: the η of the LeakyReLU rows (chosen: the smallest η that kills ReLU; stable: the "
+                        "largest η with no divergence; large: claim 10a's η).")
     ctx.savefig(figures.loss_curves({c.label: res[c]["seeds"][0]["curve"] for c in conds},
                                     ylabel="dead fraction (pooled)",
                                     ylim=(-0.03, 1.03), title="dead hidden units while training (seed 0)"),
@@ -386,19 +483,31 @@ def run(config: DyingReluConfig, ctx: Context) -> Result:
     records = {
         "each condition (mean over seeds)": [_row(c, res[c]) for c in conds],
         "each run": [_row(c, res[c], s) for c in conds for s in range(S)],
+        "the η of the LeakyReLU rows": [
+            {"η": lr, "ReLU dead, pooled (mean over seeds)": relu_at[lr]["pooled"],
+             "ReLU diverged runs": len(relu_at[lr]["diverged"]),
+             "LeakyReLU dead, pooled (mean over seeds)": leaky_at[lr]["pooled"],
+             "LeakyReLU diverged runs": len(leaky_at[lr]["diverged"]),
+             "row": dict(rows_at).get(lr, "")}
+            for lr in grid],
         "remedies vs ReLU at the same step": [
-            {"remedy": c.label, "seed": s, "step": p["steps"][s], "dead, remedy (pooled)": p["remedy"][s],
-             "dead, ReLU b₀ = 0 (pooled)": p["base"][s]}
-            for c, p in ((pos, pb), (leaky, pl)) for s in range(S)],
+            {"remedy": c.label, "baseline": base.label, "seed": s, "step": p["steps"][s],
+             "dead, remedy (pooled)": p["remedy"][s], "dead, ReLU b₀ = 0 (pooled)": p["base"][s],
+             "remedy diverged at step": res[c]["seeds"][s]["diverged"]}
+            for c, (base, p) in pairs.items() for s in range(S)],
     }
     notes = [
-        "'Dead' is the notes' definition: the unit outputs 0 for every input (here a fixed sample of training images), "
-        "so its incoming weights and bias get no gradient from any of them.",
+        "'Dead' is one event for every activation that can die (layerlab.lab.stats.dead_masks, the activation's "
+        "own rule): the unit has no positive output on any input (here a fixed sample of training images). For ReLU "
+        "that is output 0 everywhere, so its incoming weights and bias get no gradient from any of them; a dead "
+        "LeakyReLU unit sits in its leaky regime everywhere and still gets α times the gradient, so it can come back.",
         "'Stayed dead' tests 'for good': of the units dead at some checkpoint (initialisation included), the share "
         "still dead at the end. A unit of layer 2 can come back when layer 1's outputs change under it.",
         "A large negative bias kills units at initialisation already (see 'dead at init'): the claim is then about "
         "whether training revives them.",
-        "LeakyReLU never outputs 0 (except for a = 0 exactly), so it has no dead units by construction; the "
-        "'inactive' column counts its units with a ≤ 0 on all inputs, which still learn through the slope α.",
+        "ReLU and LeakyReLU run at every η of the grid; the LeakyReLU rows are read at η picked by rules stated "
+        "before the runs: the smallest η at which the ReLU baseline dies (≥ 50% dead, no divergence), the largest "
+        "η at which no ReLU or LeakyReLU run diverges (the other side), and the large η of claim 10a. A run whose "
+        "loss becomes NaN/Inf is never counted as a remedy.",
     ]
     return Result(claims=claims, records=records, notes=notes)

@@ -25,7 +25,6 @@ non-linear nets in a few hundred steps.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,12 +37,30 @@ from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab.stats import accuracy, best_linear_accuracy
 from layerlab.lab.training import fit_iterations, mlp
 
-__all__ = ["LinearityConfig", "composed_map", "map_deviation", "ACC_TARGET", "MAP_RTOL"]
+__all__ = ["LinearityConfig", "composed_map", "map_deviation", "check_one_map", "check_line_bound", "check_learns",
+           "ACC_TARGET", "MAP_RTOL"]
 
 #: the notes' contrast, as issue [lab] states it: tanh / ReLU nets reach at least this training accuracy
 ACC_TARGET = 0.98
 #: "the network is the linear map x·Mᵀ + c": max |f(x) − (x·Mᵀ + c)| ≤ MAP_RTOL·max |f(x)| (float32 rounding)
 MAP_RTOL = 1e-5
+
+
+# -- the verdicts (plain functions of the measured numbers) -------------------------------------------------
+def check_one_map(deviation: float, rtol: float = MAP_RTOL) -> bool:
+    """Claim 1a: the network computes x·Mᵀ + c up to rounding (relative deviation ≤ ``rtol``)."""
+    return bool(deviation <= rtol)
+
+
+def check_line_bound(accuracy_: float, best_line: float) -> bool:
+    """Claim 1b: the training accuracy is at most the best any straight line reaches on the same points."""
+    return bool(accuracy_ <= best_line)
+
+
+def check_learns(accuracies, target: float = ACC_TARGET) -> bool:
+    """Claim 1c: every non-linear net reaches a training accuracy of at least ``target``."""
+    acc = list(accuracies)
+    return bool(acc) and all(a >= target for a in acc)
 
 
 # -- measurements ------------------------------------------------------------------------------------------
@@ -133,11 +150,13 @@ def run(config: LinearityConfig, ctx: Context) -> Result:
 
     line = best_linear_accuracy(x, y)
     best_acc = line[0]
+    records.append({"network": "best straight line (exhaustive search)", "layers": "—", "activation": "none",
+                    "train accuracy": best_acc})
     dev = map_deviation(models[deep_label][0], x)
     m, _ = composed_map(models[deep_label][0])
     lin_acc, deep_acc = models[lin_label][1], models[deep_label][1]
     tanh_acc, relu_acc = models[tanh_label][1], models[relu_label][1]
-    loss_of = {r["network"]: r["final loss"] for r in records}
+    loss_of = {r["network"]: r["final loss"] for r in records if "final loss" in r}
     cond = (f"{config.n} points of two spirals (angular noise {config.noise}), hidden layers {config.depth} × "
             f"{config.width}, cross-entropy, full-batch Adam η = {config.lr}, {config.iterations} iterations, "
             f"float32, seed {ctx.seed}")
@@ -148,7 +167,7 @@ def run(config: LinearityConfig, ctx: Context) -> Result:
         f"M = W_{config.depth + 1}⋯W₁ (and one bias c) and the network computes exactly x·Mᵀ + c (verdict: "
         f"max |f(x) − (x·Mᵀ + c)| ≤ {MAP_RTOL:g}·max |f(x)| on the training points, float32 network vs float64 "
         "product)",
-        dev <= MAP_RTOL,
+        check_one_map(dev),
         f"max relative deviation {dev:.1e} after training; M is {m.shape[0]}×{m.shape[1]} "
         f"(singular values {', '.join(f'{s:.3g}' for s in np.linalg.svd(m, compute_uv=False))})",
         cond, figure="regions")
@@ -156,7 +175,7 @@ def run(config: LinearityConfig, ctx: Context) -> Result:
         "1b",
         "On two spirals a deep linear network cannot beat a linear classifier (verdict: its training accuracy is "
         "at most the best accuracy any straight line reaches on the same points, found by exhaustive search)",
-        deep_acc <= best_acc,
+        check_line_bound(deep_acc, best_acc),
         f"training accuracy: {config.depth} linear layers {deep_acc:.3f}, one Linear layer {lin_acc:.3f}, the best "
         f"straight line {best_acc:.3f}; final cross-entropy {loss_of[deep_label]:.4f} vs {loss_of[lin_label]:.4f} "
         "(one Linear layer)",
@@ -165,7 +184,7 @@ def run(config: LinearityConfig, ctx: Context) -> Result:
         "1c",
         f"The same depth with tanh or ReLU learns the spirals (verdict: training accuracy ≥ {ACC_TARGET} for both, "
         "where no straight line can)",
-        tanh_acc >= ACC_TARGET and relu_acc >= ACC_TARGET,
+        check_learns([tanh_acc, relu_acc]),
         f"training accuracy: tanh {tanh_acc:.3f}, ReLU {relu_acc:.3f} (best straight line {best_acc:.3f}, deep "
         f"linear {deep_acc:.3f})",
         cond, figure="loss")

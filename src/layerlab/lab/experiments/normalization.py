@@ -37,11 +37,10 @@ import layerlab as ll
 
 from layerlab import nn, optim
 from layerlab.probes import ActivationStats
-from layerlab.train import Callback
 from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab import stats
 from layerlab.lab.stats import MUCH_FASTER, NOISE_SE, much_faster, paired_lead, running_mean, tail_mean
-from layerlab.lab.training import fashion, fit_iterations
+from layerlab.lab.training import Periodic, fashion, fit_iterations
 
 __all__ = [
     "BatchNormConfig", "BatchOneConfig", "norm_mlp", "percentile_drift", "batch_statistics_xhat",
@@ -121,7 +120,7 @@ def _loss(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
         model.train(was)
 
 
-class _FixedBatchPercentiles(Callback):
+class _FixedBatchPercentiles(Periodic):
     """15th/50th/85th percentiles of the watched activations (``"post"``) and of their inputs (``"pre"``) on a
     fixed batch, at the start and every ``every`` steps, measured with :class:`ActivationStats` by hand.
 
@@ -131,11 +130,11 @@ class _FixedBatchPercentiles(Callback):
     and not which images a batch happened to hold."""
 
     def __init__(self, x: np.ndarray, watch: dict[str, str], every: int):
-        self.x, self.watch, self.every = x, watch, every
-        self.steps: list[int] = []
+        super().__init__(every, at_end=False)
+        self.x, self.watch = x, watch
         self.values: dict = {kind: {h: {q: [] for q in _QS} for h in watch.values()} for kind in ("post", "pre")}
 
-    def _measure(self, trainer) -> None:
+    def measure(self, trainer) -> None:
         model = trainer.model
         buffers = {k: np.array(v, copy=True) for k, v in model.state_dict().items() if "running" in k
                    or "num_batches" in k}
@@ -145,7 +144,6 @@ class _FixedBatchPercentiles(Callback):
         if buffers:
             model.load_state_dict({**model.state_dict(), **buffers})
         summary = probe.summary()
-        self.steps.append(trainer.step)
         for name, h in self.watch.items():
             for kind in ("post", "pre"):
                 for q in _QS:
@@ -155,36 +153,17 @@ class _FixedBatchPercentiles(Callback):
         return {h: {"steps": np.asarray(self.steps), **{q: np.asarray(v[q]) for q in _QS}}
                 for h, v in self.values[kind].items()}
 
-    def on_fit_start(self, trainer):
-        self._measure(trainer)
 
-    def on_batch_end(self, trainer, step, logs):
-        if trainer.step % self.every == 0:
-            self._measure(trainer)
-
-
-class _HeldOut(Callback):
+class _HeldOut(Periodic):
     """The loss on fixed held-out examples at the start, every ``every`` steps and at the end."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, every: int):
-        self.x, self.y, self.every = x, y, every
-        self.steps: list[int] = []
+        super().__init__(every)
+        self.x, self.y = x, y
         self.values: list[float] = []
 
-    def _measure(self, trainer) -> None:
-        self.steps.append(trainer.step)
+    def measure(self, trainer) -> None:
         self.values.append(_loss(trainer.model, self.x, self.y))
-
-    def on_fit_start(self, trainer):
-        self._measure(trainer)
-
-    def on_batch_end(self, trainer, step, logs):
-        if trainer.step % self.every == 0:
-            self._measure(trainer)
-
-    def on_fit_end(self, trainer):
-        if self.steps[-1] != trainer.step:
-            self._measure(trainer)
 
 
 # -- claim 11 -------------------------------------------------------------------------------------------------------
@@ -223,7 +202,7 @@ def faster_holds(row: Mapping) -> bool:
     """11a at one η, from its row of the "much faster" table (the fields of :func:`~layerlab.lab.stats.much_faster`):
     BN reached the plain network's final loss at all, did not diverge, and in at most 1/``MUCH_FASTER`` of the
     plain network's steps — ratio (steps no BN + 1)/(steps BN + 1), recomputed from the steps."""
-    return stats.much_faster_holds(row["steps BN"], row["steps no BN"], row["BN diverged"])
+    return stats.much_faster_holds(row["steps BN"], row["steps no BN"], row["BN diverged"], row["BN ends above"])
 
 
 def faster_verdict(rows) -> bool:
@@ -386,7 +365,8 @@ def batch_norm(config: BatchNormConfig, ctx: Context) -> Result:
     for lr in config.lrs:
         mf = much_faster(main[(lr, "BN")]["losses"], main[(lr, "no BN")]["losses"], window=config.tail)
         faster_rows.append({"η": lr, "level": mf["level"], "steps BN": mf["steps_fast"],
-                            "steps no BN": mf["steps_slow"], "ratio": mf["ratio"], "BN diverged": mf["diverged"]})
+                            "steps no BN": mf["steps_slow"], "ratio": mf["ratio"], "BN diverged": mf["diverged"],
+                            "BN ends above": mf["ends_above"]})
     dist_rows = [{"network": arm, "η": lr, "layer": h, "input drift": r["drift"]["pre"][h],
                   "output drift": r["drift"]["post"][h], "diverged at": r["diverged"]}
                  for (lr, arm), r in main.items() for h in hs]

@@ -14,7 +14,7 @@ Why the accuracy stays poor: when the units of every hidden layer are copies, ea
 computes one function of one number, so the network's output is a monotone function of a
 single projection w·x + b and, for two classes, its decision boundary is a straight line.
 Its training accuracy is therefore bounded by the best accuracy any line reaches on the
-same points (:func:`~layerlab.lab.linearity.best_linear_accuracy`).
+same points (:func:`~layerlab.lab.stats.best_linear_accuracy`).
 
 The tie is exact in real arithmetic, and claims 2a and 2b are measured where arithmetic is
 exact enough to show it: the constant initialisations are trained in float64, where the probe
@@ -39,7 +39,8 @@ from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab.stats import accuracy, best_linear_accuracy
 from layerlab.lab.training import fit_iterations, mlp
 
-__all__ = ["SymmetryConfig", "run_symmetry", "IDENTICAL_RTOL", "BROKEN_MIN", "PRACTICAL_RTOL"]
+__all__ = ["SymmetryConfig", "run_symmetry", "check_copies", "check_broken", "IDENTICAL_RTOL", "BROKEN_MIN",
+           "PRACTICAL_RTOL"]
 
 #: "the units stay identical": the Symmetry probe's rel_max_dist (largest distance between two units'
 #: weight vectors over the largest vector's norm) at most this at every sampled step of the float64 runs
@@ -48,6 +49,22 @@ IDENTICAL_RTOL = 1e-12
 BROKEN_MIN = 0.1
 #: claim 2d, float32: "still copies for every practical purpose" = rel_max_dist below this at every sampled step
 PRACTICAL_RTOL = 1e-2
+
+
+def check_copies(distances, accuracies, best_line: float, rtol: float, strict: bool = False) -> bool:
+    """Claims 2a, 2b (``rtol`` = IDENTICAL_RTOL) and 2d (PRACTICAL_RTOL, ``strict``: below it): every
+    largest relative distance between two units is ≤ ``rtol`` (< with ``strict``) and every training accuracy
+    is at most the best straight line's."""
+    d, acc = list(distances), list(accuracies)
+    close = all((v < rtol) if strict else (v <= rtol) for v in d)
+    return bool(d and acc and close and all(a <= best_line for a in acc))
+
+
+def check_broken(spread: float, accuracies, best_line: float, broken: float = BROKEN_MIN) -> bool:
+    """Claim 2c: the smallest final relative distance between units is ≥ ``broken`` and every training
+    accuracy is above the best straight line's."""
+    acc = list(accuracies)
+    return bool(acc and spread >= broken and all(a > best_line for a in acc))
 
 
 @dataclass
@@ -138,9 +155,10 @@ def run(config: SymmetryConfig, ctx: Context) -> Result:
     records = []
     for r in runs:
         row = {"activation": r["activation"], "init": r["init"], "dtype": r["dtype"], "train accuracy": r["accuracy"],
-               "final loss": r["losses"][-1]}
+               "best straight line": best, "final loss": r["losses"][-1]}
         for i, s in enumerate(r["series"].values(), 1):
             row[f"layer {i}: max rel. distance"] = float(s["rel_max_dist"].max())
+            row[f"layer {i}: final rel. distance"] = float(s["rel_max_dist"][-1])
             row[f"layer {i}: exactly 0"] = bool((s["max_dev0"] == 0.0).all())
         records.append(row)
 
@@ -157,15 +175,13 @@ def run(config: SymmetryConfig, ctx: Context) -> Result:
         worst = max(float(s["rel_max_dist"].max()) for r in sel for s in r["series"].values())
         exact = sum(int((s["max_dev0"] == 0.0).all()) for r in sel for s in r["series"].values())
         total = sum(len(r["series"]) for r in sel)
-        identical = worst <= IDENTICAL_RTOL
-        poor = all(r["accuracy"] <= best for r in sel)
         claims.append(Claim(
             cid,
             f"With {what}, all units of a hidden layer stay identical after any number of SGD steps (verdict, in "
             f"float64: the Symmetry probe's max distance between two units ≤ {IDENTICAL_RTOL:g} × the largest "
             "weight vector at every sampled step), and accuracy stays poor (verdict: no better than the best "
             "straight line, the most a layer of copies can do)",
-            identical and poor,
+            check_copies([worst], [r["accuracy"] for r in sel], best, IDENTICAL_RTOL),
             f"float64: largest relative distance {worst:.1e}, exactly 0.0 at every sampled step in {exact} of "
             f"{total} hidden layers; training accuracy "
             + ", ".join(f"{r['activation']} {r['accuracy']:.3f}" for r in sel) + f" vs best line {best:.3f}",
@@ -176,7 +192,7 @@ def run(config: SymmetryConfig, ctx: Context) -> Result:
         "2c",
         f"Random (Xavier) initialisation breaks the symmetry and learns what a line cannot (verdict: relative "
         f"distance between units ≥ {BROKEN_MIN} in every hidden layer and training accuracy above the best line's)",
-        spread >= BROKEN_MIN and all(r["accuracy"] > best for r in rnd),
+        check_broken(spread, [r["accuracy"] for r in rnd], best),
         f"smallest final relative distance {spread:.2f}; training accuracy "
         + ", ".join(f"{r['activation']} {r['accuracy']:.3f}" for r in rnd) + f" vs best line {best:.3f}",
         cond, figure="regions"))
@@ -188,7 +204,7 @@ def run(config: SymmetryConfig, ctx: Context) -> Result:
         "The same in float32, the dtype training runs in: the units of a constant initialisation stay copies "
         f"for every practical purpose (verdict: relative distance < {PRACTICAL_RTOL:g} at every sampled step and "
         "training accuracy no better than the best line, in every constant-init run)",
-        all(d < PRACTICAL_RTOL for d in far.values()) and all(r["accuracy"] <= best for r in f32),
+        check_copies(far.values(), [r["accuracy"] for r in f32], best, PRACTICAL_RTOL, strict=True),
         "largest relative distance (training accuracy): "
         + "; ".join(f"{r['label'].rsplit(', ', 1)[0]} {far[r['label']]:.1e} ({r['accuracy']:.3f})" for r in f32)
         + f"; best line {best:.3f}. Rounding puts the units ~1e-8 apart and the symmetric state is unstable, so "

@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .. import random as llrandom
 from ..store import Store, default_store_path, layerlab_home, to_jsonable
 from .claims import Claim, Result
 from .config import ConfigError, parse_overrides
@@ -175,10 +176,6 @@ def _open_store(store) -> tuple[Store, bool]:
 
 
 def _seed_global(seed: int) -> None:
-    try:
-        from .. import random as llrandom
-    except ImportError:
-        return
     llrandom.seed(int(seed))
 
 
@@ -383,7 +380,7 @@ def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out
             e["href"] = os.path.relpath(o.report, root) if o.report is not None else None
             entries.append(e)
         for module, problem in broken:
-            entries.append({"experiment": f"lab.{module}", "summary": "module failed to import", "status": "failed",
+            entries.append({"experiment": f"lab.experiments.{module}", "summary": "module failed to import", "status": "failed",
                             "error": problem, "claims": []})
         sub = f"{'quick' if quick else 'full'} run · seed {seed} · store {db.path}"
         write_text_atomic(root / "lecture.json", json.dumps(to_jsonable(entries), indent=2, ensure_ascii=False))
@@ -391,7 +388,7 @@ def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out
         if show:
             console.print(lecture_table(entries))
             for module, problem in broken:
-                console.print(f"[bold red]lab.{module} failed to import:[/]")
+                console.print(f"[bold red]lab.experiments.{module} failed to import:[/]")
                 console.print(problem, style="red", markup=False, highlight=False)
             n_claims = sum(len(e.get("claims") or []) for e in entries)
             n_ok = sum(c["holds"] for e in entries for c in e.get("claims") or [])

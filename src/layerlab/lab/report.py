@@ -78,7 +78,7 @@ pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .82rem; 
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; font-size: .9rem; }
 dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; }
 .counts span { margin-right: 1.2rem; } a { color: #0969da; }
-table.overview td { vertical-align: middle; } img.thumb { width: 220px; height: auto; border: 1px solid var(--line); }
+table.overview td { vertical-align: middle; } img.thumb { display: block; border: 1px solid var(--line); }
 footer { color: var(--muted); font-size: .8rem; margin: 3rem 0 1rem; }
 """
 
@@ -214,13 +214,14 @@ def main_figure(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return figures[0] if figures else None
 
 
-def _thumbnail_tag(path: Path, alt: str, width: int = 220) -> str:
-    """A copy of the PNG at ``path`` at most ``width`` pixels wide, inlined; empty when it cannot be read."""
+def _thumbnail_tag(path: Path, alt: str, width: int = 220, height: int = 110) -> str:
+    """A copy of the PNG at ``path`` that fits in ``width`` × ``height`` pixels, inlined; empty when it cannot
+    be read."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            im.thumbnail((width, width * 10))
+            im.thumbnail((width, height))
             buf = io.BytesIO()
             im.save(buf, format="PNG", optimize=True)
     except (OSError, UnidentifiedImageError):

@@ -271,29 +271,6 @@ def test_binomial_se_and_best_epoch():
     assert s["accuracy"] == 0.5 and s["nll"] == pytest.approx(-(math.log(0.9) + math.log(0.4)) / 2)
 
 
-def test_mc_dropout_predict_averages_seeded_sub_networks_by_hand():
-    model = D.dropout_mlp(8, 0.5, np.random.default_rng(3))
-    x = np.random.default_rng(0).random((5, 784), dtype=np.float32)
-    rngs_before = [m.rng for m in model if isinstance(m, nn.Dropout)]
-    out = D.mc_dropout_predict(model, x, [1, 3], np.random.default_rng(7))
-    assert model.training and [m.rng for m in model if isinstance(m, nn.Dropout)] == rngs_before  # restored
-    # by hand: the same mask streams, the whole model in train mode (it has no other stochastic module)
-    hand = D.dropout_mlp(8, 0.5, np.random.default_rng(3))
-    for m, g in zip((m for m in hand if isinstance(m, nn.Dropout)), np.random.default_rng(7).spawn(2)):
-        m.rng = g
-    logits = [hand(Tensor(x)).data.astype(np.float64) for _ in range(3)]
-    probs = [np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
-             for z in logits]
-    np.testing.assert_allclose(out[1]["arithmetic"], probs[0], rtol=1e-5)
-    np.testing.assert_allclose(out[1]["geometric"], probs[0], rtol=1e-5)
-    np.testing.assert_allclose(out[3]["arithmetic"], np.mean(probs, axis=0), rtol=1e-5)
-    geo = np.prod(probs, axis=0) ** (1 / 3)
-    np.testing.assert_allclose(out[3]["geometric"], geo / geo.sum(1, keepdims=True), rtol=1e-5)
-    assert not np.allclose(probs[0], probs[1])  # the sub-networks differ
-    with pytest.raises(ValueError, match="no Dropout"):
-        D.mc_dropout_predict(D.dropout_mlp(8, 0.0, np.random.default_rng(3)), x, [1], np.random.default_rng(0))
-
-
 def test_dropout_mlp_shares_weights_across_p():
     a = D.dropout_mlp(16, 0.0, np.random.default_rng(3))
     b = D.dropout_mlp(16, 0.5, np.random.default_rng(3))

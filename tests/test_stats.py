@@ -204,3 +204,17 @@ def test_periodic_measures_at_the_start_every_k_steps_and_at_the_end(at_end, exp
     ll.Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), callbacks=[probe],
                progress=False).fit(data.DataLoader(data.TensorDataset(x, y), batch_size=4), epochs=1)
     assert probe.steps == expected  # 7 steps of 4 examples
+
+
+def test_mlp_with_dropout_keeps_the_weights_and_puts_a_dropout_after_each_hidden_activation():
+    plain = training.mlp([6, 5, 4, 3], "relu", "he_normal", np.random.default_rng(0), out_init="xavier_normal")
+    drop = training.mlp([6, 5, 4, 3], "relu", "he_normal", np.random.default_rng(0), out_init="xavier_normal",
+                        dropout=0.5)
+    assert [type(m).__name__ for m in drop] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert all(m.p == 0.5 for m in drop if isinstance(m, nn.Dropout))
+    for a, b in zip(plain.parameters(), drop.parameters()):  # the masks are seeded after every weight is drawn
+        np.testing.assert_array_equal(a.data, b.data)
+    # the output layer has its own init: Xavier's std √(2/(4+3)) vs He's √(2/4) for the hidden ones
+    big = training.mlp([400, 400, 400], "relu", "he_normal", np.random.default_rng(1), out_init="xavier_normal")
+    assert big[0].weight.data.std() == pytest.approx(math.sqrt(2 / 400), rel=0.02)
+    assert big[2].weight.data.std() == pytest.approx(math.sqrt(2 / 800), rel=0.02)

@@ -1,4 +1,4 @@
-"""Data: datasets, the mini-batch loader, IDX files, Fashion-MNIST / MNIST, synthetic sets.
+"""Data: datasets, the mini-batch loader, IDX files, Fashion-MNIST / MNIST, MNIST-1D, synthetic sets.
 
 The currency is plain ``np.ndarray``s (float32 inputs, int64 labels); the Trainer
 wraps them in Tensors. Nothing here imports nn, optim or train.
@@ -8,11 +8,12 @@ from .dataset import Dataset, Subset, TensorDataset, get_batch, random_split
 from .datasets import FASHION_MNIST_CLASSES, ChecksumError, Split, TrainTest, fashion_mnist, mnist
 from .idx import read_idx, write_idx
 from .loader import DataLoader
+from .mnist1d import mnist1d
 from .synthetic import blobs, gaussian, spirals, xor
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "random_split", "get_batch", "DataLoader",
     "read_idx", "write_idx",
-    "fashion_mnist", "mnist", "Split", "TrainTest", "ChecksumError", "FASHION_MNIST_CLASSES",
+    "fashion_mnist", "mnist", "mnist1d", "Split", "TrainTest", "ChecksumError", "FASHION_MNIST_CLASSES",
     "gaussian", "xor", "spirals", "blobs",
 ]

@@ -11,17 +11,31 @@ __all__ = ["mlp", "square_mlp", "unit_gaussian", "fashion", "fit_iterations", "P
 
 
 def mlp(sizes, activation, init, rng: np.random.Generator, bias_init=0.0, batch_norm: bool = False,
-        dtype=np.float32) -> nn.Sequential:
-    """Linear(sizes[i], sizes[i+1]) [→ BatchNorm] → activation, for every hidden layer; a Linear output layer."""
+        dtype=np.float32, *, out_init=None, dropout: float = 0.0,
+        dropout_rng: np.random.Generator | None = None) -> nn.Sequential:
+    """Linear(sizes[i], sizes[i+1]) [→ BatchNorm] → activation [→ Dropout(p)], for every hidden layer; a Linear
+    output layer (initialised with ``out_init``, default ``init``).
+
+    The weights are drawn from ``rng`` layer by layer, so the same ``rng`` gives the same weights whatever
+    ``dropout`` is. Each Dropout layer gets its own mask generator, seeded from ``dropout_rng`` (default:
+    ``rng``, after all the weights are drawn); ``dropout=0`` leaves the Dropout layers out.
+    """
     layers: list[nn.Module] = []
+    hidden = len(sizes) - 2
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        last = i == len(sizes) - 2
-        layers.append(nn.Linear(a, b, init=init, bias_init=0.0 if last else bias_init, rng=rng, dtype=dtype))
+        last = i == hidden
+        layers.append(nn.Linear(a, b, init=(out_init or init) if last else init,
+                                bias_init=0.0 if last else bias_init, rng=rng, dtype=dtype))
         if not last:
             if batch_norm:
                 layers.append(nn.BatchNorm(b))
             if activation is not None:
                 layers.append(nn.activation(activation))
+            if dropout:
+                layers.append(None)  # a Dropout, once every weight is drawn
+    masks = dropout_rng if dropout_rng is not None else rng
+    layers = [nn.Dropout(dropout, rng=np.random.default_rng(int(masks.integers(2**63)))) if m is None else m
+              for m in layers]
     return nn.Sequential(*layers)
 
 

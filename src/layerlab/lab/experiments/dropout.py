@@ -23,7 +23,7 @@ is not just underfitting — at each arm's *best epoch* too (16d, 16e beyond the
 Dropout as an ensemble: at the end of training the dropout network predicts the test images
 (i) by the weight-scaling rule (inverted dropout scales the survivors by 1/(1 − p) in training,
 so this is the plain eval-mode forward) and (ii) by Monte-Carlo averaging of the softmax outputs
-of k sampled sub-networks (:func:`mc_dropout_predict`: seeded masks, arithmetic mean; also the
+of k sampled sub-networks (``layerlab.ensemble.DropoutEnsemble``: seeded masks, arithmetic mean; also the
 renormalised geometric mean). Verdicts: weight scaling agrees with the MC average of the largest
 k (16f: within the binomial standard error of a test-set accuracy; Srivastava et al. 2014, fig. 11,
 found them equal from k ≈ 50), and one sub-network (k = 1) predicts worse than the full network
@@ -42,16 +42,14 @@ from typing import ClassVar
 
 import numpy as np
 
-import layerlab as ll
-
-from layerlab import data, nn, optim
+from layerlab import data, ensemble, nn, optim
 from layerlab.train import Callback
 from layerlab.lab import Claim, ConfigError, Context, Result, experiment, figures
 from layerlab.lab.stats import NOISE_SE, format_lead, format_mean_se, mean_se, paired_lead
-from layerlab.lab.training import fashion
+from layerlab.lab.training import fashion, mlp
 
-__all__ = ["DropoutConfig", "dropout_mlp", "AccuracyCurve", "gap", "best_epoch", "mc_dropout_predict",
-           "prediction_scores", "binomial_se", "verdicts"]
+__all__ = ["DropoutConfig", "dropout_mlp", "AccuracyCurve", "gap", "best_epoch", "prediction_scores",
+           "binomial_se", "verdicts"]
 
 
 @dataclass
@@ -75,21 +73,13 @@ class DropoutConfig:
 
 def dropout_mlp(width: int, p: float, rng: np.random.Generator, dropout_rng: np.random.Generator | None = None,
                 depth: int = 2) -> nn.Sequential:
-    """``depth`` × (Linear(·, width, He-normal) → ReLU → Dropout(p)), then Linear(width, 10).
+    """``depth`` × (Linear(·, width, He-normal) → ReLU → Dropout(p)), then Linear(width, 10, Xavier-normal).
 
     The weights are drawn from ``rng`` layer by layer (the same draws whatever p); ``p = 0`` leaves the
     Dropout layers out. ``dropout_rng`` seeds the masks (a Trainer reseeds them from its seed anyway).
     """
-    layers: list[nn.Module] = []
-    fan_in = 784
-    masks = dropout_rng if dropout_rng is not None else np.random.default_rng(0)
-    for _ in range(depth):
-        layers += [nn.Linear(fan_in, width, init="he_normal", rng=rng), nn.ReLU()]
-        if p:
-            layers.append(nn.Dropout(p, rng=np.random.default_rng(masks.integers(2**63))))
-        fan_in = width
-    layers.append(nn.Linear(fan_in, 10, init="xavier_normal", rng=rng))
-    return nn.Sequential(*layers)
+    return mlp([784] + [width] * depth + [10], "relu", "he_normal", rng, out_init="xavier_normal", dropout=p,
+               dropout_rng=dropout_rng if dropout_rng is not None else np.random.default_rng(0))
 
 
 def gap(train_accuracy: float, test_accuracy: float) -> float:
@@ -130,65 +120,7 @@ class AccuracyCurve(Callback):
             self._measure(trainer, done)
 
 
-# -- dropout as an ensemble ---------------------------------------------------------------------------------------
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def mc_dropout_predict(model: nn.Sequential, x: np.ndarray, ks,
-                       rng: np.random.Generator) -> dict[int, dict[str, np.ndarray]]:
-    """Monte-Carlo averaging over dropout masks: the class probabilities of ``model`` (a Sequential with
-    Dropout modules) on ``x``, averaged over the first k of ``max(ks)`` sampled sub-networks, for each k in ``ks``.
-
-    Every module runs in eval mode except the Dropout modules, which sample masks (train mode) from
-    generators spawned from ``rng`` (one stream per Dropout module; the j-th sub-network's masks are drawn
-    for all of ``x`` at once). What precedes the first Dropout is computed once, in eval mode.
-    Returns ``{k: {"arithmetic": mean of the softmax outputs, "geometric": softmax of the mean log-softmax
-    (the renormalised geometric mean)}}``, float64 arrays of shape (len(x), classes). The model's modes
-    and mask generators are restored afterwards.
-    """
-    mods = list(model)
-    drops = [i for i, m in enumerate(mods) if isinstance(m, nn.Dropout)]
-    if not drops:
-        raise ValueError("mc_dropout_predict: the model has no Dropout module (nothing to sample); got "
-                         f"{[type(m).__name__ for m in mods]}")
-    ks = sorted({int(k) for k in ks})
-    if ks[0] < 1:
-        raise ValueError(f"mc_dropout_predict: every k must be ≥ 1, got {ks}")
-    modes = [m.training for m in model.modules()]
-    saved = [mods[i].rng for i in drops]
-    model.eval()
-    for i in drops:
-        mods[i].train(True)
-    streams = rng.spawn(len(drops))
-    out: dict[int, dict[str, np.ndarray]] = {}
-    try:
-        with ll.no_grad(), np.errstate(all="ignore"):
-            h = ll.Tensor(x)
-            for m in mods[:drops[0]]:
-                h = m(h)
-            sum_p = sum_logp = None
-            for j in range(1, ks[-1] + 1):
-                for i, g in zip(drops, streams):
-                    mods[i].rng = g
-                z = h
-                for m in mods[drops[0]:]:
-                    z = m(z)
-                logp = _log_softmax(z.data)
-                sum_p = np.exp(logp) if sum_p is None else sum_p + np.exp(logp)
-                sum_logp = logp if sum_logp is None else sum_logp + logp
-                if j in ks:
-                    out[j] = {"arithmetic": sum_p / j, "geometric": np.exp(_log_softmax(sum_logp / j))}
-    finally:
-        for i, r in zip(drops, saved):
-            mods[i].rng = r
-        for m, mode in zip(model.modules(), modes):
-            m.__dict__["training"] = mode
-    return out
-
-
+# -- dropout as an ensemble (layerlab.ensemble.DropoutEnsemble) ---------------------------------------------------
 def prediction_scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Accuracy and mean negative log-likelihood of class probabilities ``probs`` for labels ``y``."""
     probs = np.asarray(probs, dtype=np.float64)
@@ -307,12 +239,11 @@ def run(config: DropoutConfig, ctx: Context) -> Result:
                          "val_epoch": ve, "early": curve.test_acc[curve.epochs.index(ve)],
                          "final_loss": float(np.mean(trainer.history.loss[-len(loader):]))})
             if p == p1:  # the dropout network as an ensemble, at the end of training
-                model.eval()
-                with ll.no_grad():
-                    ws = np.exp(_log_softmax(model(ll.Tensor(xt)).data))
+                members = ensemble.DropoutEnsemble(model)
+                ws = members.weight_scaling_proba(xt, batch_size=len(xt))
                 rows = [{"p (drop)": p, "seed": s, "rule": "weight scaling", "k": None,
                          **prediction_scores(ws, yt), "test images": len(yt)}]
-                for k, pr in mc_dropout_predict(model, xt, ks, ctx.rng_for("mc masks", s)).items():
+                for k, pr in members.mc_proba(xt, ks, ctx.rng_for("mc masks", s)).items():
                     for rule in ("arithmetic", "geometric"):
                         rows.append({"p (drop)": p, "seed": s, "rule": f"MC {rule}", "k": k,
                                      **prediction_scores(pr[rule], yt), "test images": len(yt)})
@@ -416,8 +347,9 @@ def run(config: DropoutConfig, ctx: Context) -> Result:
                f"k = 1 {pm(ens_col('MC arithmetic', 'nll', 1))}")
     ens_cond = (cond + f"; at the end of training the p = {p1:g} network predicts the test images by the weight-"
                 "scaling rule (eval mode: inverted dropout already scaled the survivors by 1/(1 − p) in training) or "
-                "by Monte-Carlo averaging of the softmax outputs of k sub-networks (every Dropout samples a fresh "
-                "mask per sub-network, the same masks for all test images of a sub-network, seeded); the first k "
+                "by Monte-Carlo averaging of the softmax outputs of k sampled sub-networks (every Dropout samples a "
+                "fresh mask per sub-network and per test image, as per training example in training, seeded; "
+                "layerlab.ensemble.DropoutEnsemble); the first k "
                 f"of {k_max} sampled sub-networks for each k in {', '.join(map(str, ks))}")
     claims += [
         Claim("16f", f"Dropout trains an ensemble of sub-networks that the full network stands for at test time: the "
@@ -489,8 +421,8 @@ def run(config: DropoutConfig, ctx: Context) -> Result:
          "arm at the epoch where its test accuracy peaks (measured every "
          f"{config.eval_every} epochs: an optimistic figure, the same for both arms), and the records add the test "
          "accuracy at the epoch chosen on held-out training images (early stopping as it is done in practice)."),
-        (f"Ensemble: the Monte-Carlo average uses the first k of {k_max} sampled sub-networks (one set of masks per "
-         "sub-network for all test images, seeded); the geometric mean is the softmax of the mean log-probabilities "
+        (f"Ensemble: the Monte-Carlo average uses the first k of {k_max} sampled sub-networks (each test image gets "
+         "its own k masks per Dropout layer, seeded); the geometric mean is the softmax of the mean log-probabilities "
          "(the normalised geometric mean, which for a single softmax layer the weight-scaling rule computes exactly — "
          "Srivastava et al. 2014, sec. 9; with hidden ReLU layers it is an approximation). The threshold of 16f, the "
          "binomial standard error √(a(1 − a)/n) of one test accuracy, is the resolution at which this test set "

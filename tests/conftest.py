@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
+from layerlab import data
 from layerlab.backend import get_default_dtype, set_default_dtype
+from layerlab.store import Store
 
 try:  # torch is the test oracle (a dev dependency); files that need it import it themselves
     import torch
@@ -28,3 +30,20 @@ def _restore_default_dtype():
     dt = get_default_dtype()
     yield
     set_default_dtype(dt)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A run store shared by the lab tests of one module."""
+    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def fashion_available():
+    """Skip a test that needs the Fashion-MNIST files when there are none."""
+    try:
+        data.fashion_mnist(split="test")
+    except (FileNotFoundError, OSError, ValueError) as e:
+        pytest.skip(f"Fashion-MNIST is not available here: {e}")

@@ -5,7 +5,6 @@ stored records (and the records from the store's loss curves). No test pins the 
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -16,38 +15,13 @@ from layerlab.lab import ConfigError, Context, make_config
 from layerlab.lab import stats
 from layerlab.lab.experiments import activations as A
 from layerlab.lab.experiments import dropout as D
-from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
+from lab_quick import PNG, quick_run
 from layerlab.tensor import Tensor
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def fashion_available():
-    try:
-        data.fashion_mnist(split="test")
-    except (FileNotFoundError, OSError) as e:
-        pytest.skip(f"no Fashion-MNIST IDX files could be found or downloaded: {e}")
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
 
 
 def _quick(name, store, tmp_path_factory, overrides=None):
-    out = tmp_path_factory.mktemp(name)
-    outcome = run_experiment(name, quick=True, overrides=overrides, out_dir=out, seed=0, store=store, show=False)
-    assert outcome.ok, outcome.error
-    claims = {c.id: c for c in outcome.claims}
-    for c in claims.values():
-        assert c.measured and c.conditions
-        assert (out / f"{c.figure}.png").read_bytes().startswith(PNG)
-    stored = json.loads((out / "claims.json").read_text())  # what a reader gets back: the records as stored
-    return outcome, claims, out, stored
+    r = quick_run(name, store, tmp_path_factory, overrides)
+    return r.outcome, r.claims, r.out, r.stored
 
 
 # -- the verdict functions of claim 15, both ways, on synthetic records ---------------------------------------------

@@ -5,18 +5,14 @@ verdicts are recomputed from its stored records. No test pins the verdict of a t
 from __future__ import annotations
 
 import itertools
-import json
 import math
 
 import numpy as np
 import pytest
 
-from layerlab import data, ensemble
+from layerlab import ensemble
 from layerlab.lab.experiments import ensembles as E
-from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from lab_quick import quick_run
 
 
 # -- the bootstrap arithmetic --------------------------------------------------------------------------------------
@@ -106,29 +102,9 @@ def test_dropout_ensemble_verdicts_both_ways():
 
 
 # -- the quick runs: stored verdicts recomputed from the stored records -------------------------------------------
-@pytest.fixture(scope="module")
-def fashion_available():
-    try:
-        data.fashion_mnist(split="test")
-    except (FileNotFoundError, OSError) as e:
-        pytest.skip(f"no Fashion-MNIST IDX files could be found or downloaded: {e}")
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
-
-
 def _quick(name, store, tmp_path_factory):
-    out = tmp_path_factory.mktemp(name)
-    outcome = run_experiment(name, quick=True, out_dir=out, seed=0, store=store, show=False)
-    assert outcome.ok, outcome.error
-    for c in outcome.claims:
-        assert c.measured and c.conditions
-        assert (out / f"{c.figure}.png").read_bytes().startswith(PNG)
-    return outcome, out, json.loads((out / "claims.json").read_text())
+    r = quick_run(name, store, tmp_path_factory)
+    return r.outcome, r.out, r.stored
 
 
 def test_bagging_quick_stored_verdicts_follow_the_stored_records(fashion_available, store, tmp_path_factory):

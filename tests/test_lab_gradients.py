@@ -9,16 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from layerlab import data
 from layerlab.lab.experiments import dying_relu as D
 from layerlab.lab.experiments import gradients as G
 from layerlab.lab.training import mlp
 from layerlab.lab import Context
-from layerlab.lab.runner import run_experiment
 from layerlab.probes import sign_agreement
-from layerlab.store import Store
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from lab_quick import quick_run
 
 
 def _sigmoid(a):
@@ -161,26 +157,9 @@ def test_conditions_are_one_row_each():
 
 
 # -- the experiments, --quick, through the runner ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    try:
-        data.fashion_mnist(split="test")
-    except (FileNotFoundError, OSError) as e:
-        pytest.skip(f"no Fashion-MNIST IDX files could be found or downloaded: {e}")
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
-
-
 def _run(name, store, tmp_path_factory):
-    out = tmp_path_factory.mktemp(name)
-    outcome = run_experiment(name, quick=True, out_dir=out, store=store, show=False)
-    assert outcome.ok, outcome.error
-    names = {f["name"] for f in outcome.data["figures"]}
-    for n in names:
-        assert (out / f"{n}.png").read_bytes().startswith(PNG)
-    assert all(c.figure in names for c in outcome.claims)
-    return {c.id: c for c in outcome.claims}, outcome.data["records"], names
+    r = quick_run(name, store, tmp_path_factory)
+    return r.claims, r.outcome.data["records"], r.figures
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ import pytest
 
 from layerlab.lab.experiments import initialization as I
 from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from lab_quick import PNG
 
 
 # -- verdict functions --------------------------------------------------------------------------------------
@@ -86,13 +84,6 @@ def test_run_forward_is_deterministic():
 
 
 # -- the experiments, --quick, through the runner ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
-
-
 @pytest.fixture(scope="module")
 def forward_run(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("init_forward")

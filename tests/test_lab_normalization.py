@@ -9,14 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from layerlab import data, nn
+from layerlab import nn
 from layerlab.lab.experiments import normalization as N
 from layerlab.lab.stats import much_faster
-from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
+from lab_quick import quick_run
 from layerlab.tensor import Tensor, no_grad
-
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 # -- the formula and the measurements -------------------------------------------------------------------------
@@ -185,26 +182,9 @@ def test_fixed_batch_percentiles_are_the_layers_and_leave_running_stats_alone():
 
 
 # -- the experiments, --quick, through the runner ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    try:
-        data.fashion_mnist(split="test")
-    except (FileNotFoundError, OSError) as e:
-        pytest.skip(f"no Fashion-MNIST IDX files could be found or downloaded: {e}")
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
-
-
 def _run(name, store, tmp_path_factory):
-    out = tmp_path_factory.mktemp(name)
-    outcome = run_experiment(name, quick=True, out_dir=out, store=store, show=False)
-    assert outcome.ok, outcome.error
-    names = {f["name"] for f in outcome.data["figures"]}
-    for n in names:
-        assert (out / f"{n}.png").read_bytes().startswith(PNG)
-    assert all(c.figure in names for c in outcome.claims)
-    return {c.id: c for c in outcome.claims}, outcome.data["records"], names
+    r = quick_run(name, store, tmp_path_factory)
+    return r.claims, r.outcome.data["records"], r.figures
 
 
 def test_batch_norm_quick_verdicts_recomputed_from_records(store, tmp_path_factory):

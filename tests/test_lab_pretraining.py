@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
-from layerlab import data
 from layerlab.lab.experiments import pretraining as PT
-from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from lab_quick import quick_run
 
 
 def _rows(pre, rand, **extra):
@@ -112,28 +107,9 @@ def test_robustness_verdict_reads_the_depth():
 
 
 # -- the experiments, --quick, through the runner ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    try:
-        data.fashion_mnist(split="test")
-    except (FileNotFoundError, OSError) as e:
-        pytest.skip(f"no Fashion-MNIST IDX files could be found or downloaded: {e}")
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
-
-
 def _run(name, store, tmp_path_factory):
-    out = tmp_path_factory.mktemp(name)
-    outcome = run_experiment(name, quick=True, out_dir=out, store=store, show=False)
-    assert outcome.ok, outcome.error
-    names = {f["name"] for f in outcome.data["figures"]}
-    for n in names:
-        assert (out / f"{n}.png").read_bytes().startswith(PNG)
-    assert all(c.figure in names for c in outcome.claims)
-    stored = {c["id"]: c["holds"] for c in json.loads((out / "claims.json").read_text())["claims"]}
-    assert stored == {c.id: c.holds for c in outcome.claims}
-    return {c.id: c for c in outcome.claims}, outcome.data["records"], names
+    r = quick_run(name, store, tmp_path_factory)
+    return r.claims, r.outcome.data["records"], r.figures
 
 
 def test_capacity_quick_verdicts_recomputed_from_records(store, tmp_path_factory):

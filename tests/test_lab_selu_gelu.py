@@ -13,16 +13,7 @@ from scipy.special import erf, ndtr
 from layerlab.lab.experiments import gelu as G
 from layerlab.lab.experiments import selu as S
 from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
+from lab_quick import PNG
 
 
 # -- SELU: the theory ------------------------------------------------------------------------------------------------

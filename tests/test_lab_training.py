@@ -10,7 +10,6 @@ arithmetic facts (a stack of Linear layers is one map, float64 copies stay exact
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -24,9 +23,8 @@ from layerlab.lab import Context, stats
 from layerlab.lab.training import mlp
 from layerlab.lab.runner import run_experiment
 from layerlab.store import Store
+from lab_quick import quick_run
 from layerlab.tensor import Tensor, no_grad
-
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 # -- claim 1: measurements -------------------------------------------------------------------------------------
@@ -151,34 +149,9 @@ def test_he_ahead_verdict_both_ways():
 
 
 # -- the --quick runs ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = Store(tmp_path_factory.mktemp("store") / "runs.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def fashion_available():
-    try:
-        data.fashion_mnist(split="train")
-    except (FileNotFoundError, OSError, ValueError) as e:
-        pytest.skip(f"Fashion-MNIST is not available here: {e}")
-
-
 def _quick(name, store, tmp_path_factory):
-    out = tmp_path_factory.mktemp(name)
-    outcome = run_experiment(name, quick=True, out_dir=out, store=store, show=False)
-    assert outcome.ok, outcome.error
-    saved = json.loads((out / "claims.json").read_text())
-    names = {f["name"] for f in saved["figures"]}
-    for c in outcome.claims:
-        assert c.measured and c.conditions and c.figure in names, c
-    for f in saved["figures"]:
-        assert (out / f"{f['name']}.png").read_bytes()[:8] == PNG
-    # the stored claims are the ones returned
-    assert {c["id"]: c["holds"] for c in saved["claims"]} == {c.id: c.holds for c in outcome.claims}
-    return outcome, {c.id: c for c in outcome.claims}
+    r = quick_run(name, store, tmp_path_factory)
+    return r.outcome, r.claims
 
 
 def _rows(records, **match):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import random as _random
-from ._checks import nonnegative_float, nonnegative_int
+from ._checks import int_at_least, nonnegative_float, nonnegative_int, positive_float, probability
 from .checkpoint import read_checkpoint, write_checkpoint
 from .data import DataLoader, Subset, TensorDataset, get_batch
 from .nn.losses import l1_penalty
@@ -310,6 +310,120 @@ class Trainer:
         self.optimizer.step()
         return value, out.data
 
+    # -- LR range test --------------------------------------------------------------------
+    def lr_find(self, loader, start: float = 1e-7, end: float = 10.0, steps: int = 100, smooth: float = 0.98,
+                diverge: float = 4.0) -> tuple[np.ndarray, np.ndarray, float]:
+        r"""Smith's (2017) learning-rate range test; the Trainer is left exactly as it was.
+
+        η grows geometrically, ``η_i = start·(end/start)^{i/(steps−1)}`` for mini-batch
+        ``i = 0..steps−1`` (the loader is cycled as needed); each batch takes one ordinary
+        training step (loss, L1, clipping and the optimiser as in :meth:`fit`, no callbacks,
+        no scheduler). The recorded loss is the bias-corrected exponential moving average
+        ``a_i = β·a_{i−1} + (1 − β)·L_i``, ``ℓ_i = a_i / (1 − β^{i+1})`` with β = ``smooth``.
+        The test stops early, without recording that step, when ``ℓ_i > diverge · min_{j<i} ℓ_j``
+        or the loss or a gradient is not finite.
+
+        Suggestion rule: the η of the steepest descent of the smoothed loss on log axes,
+        ``argmin_i  d log ℓ / d log η`` (central differences), over the recorded points up to the
+        minimum of ℓ. On a quadratic ½L‖w‖² a step multiplies the loss by (1 − ηL)², so the
+        per-step relative drop is largest at η = 1/L; the steepest point sits near there.
+
+        Afterwards the model's parameters and buffers, the optimiser (state and every group's
+        hyper-parameters, lr included), the step/epoch counters, the history, the loader's
+        position, the model's generators and the global generator are restored from snapshots
+        (state dicts, as the checkpoint code takes them), also when an error is raised.
+
+        Args:
+            loader: a DataLoader, Dataset or ``(x, y)`` of training data.
+            start, end: the first and the last η (0 < start < end).
+            steps: the number of mini-batches (>= 2).
+            smooth: β of the moving average, in [0, 1) (0: the raw loss).
+            diverge: the divergence factor (> 1).
+
+        Returns:
+            ``(lrs, losses, suggestion)``: float64 arrays of the η and the smoothed loss of each
+            recorded step, and the suggested η (a float).
+        """
+        where = "Trainer.lr_find"
+        start = positive_float(start, "start", where)
+        end = positive_float(end, "end", where)
+        if not end > start:
+            raise ValueError(f"{where}: end must be > start={start!r}, got {end!r}")
+        steps = int_at_least(steps, "steps", where, 2)
+        smooth = probability(smooth, "smooth", where)
+        diverge = positive_float(diverge, "diverge", where)
+        if not diverge > 1.0:
+            raise ValueError(f"{where}: diverge must be a finite number > 1, got {diverge!r}")
+        loader = self._as_loader(loader, shuffle=True)
+        self._validate(loader, "lr_find data")
+        snapshot = self._lr_find_snapshot(loader)
+        try:
+            lrs, losses = self._lr_range(loader, start, end, steps, smooth, diverge)
+        finally:
+            self._lr_find_restore(loader, snapshot)
+        return lrs, losses, _steepest_lr(lrs, losses)
+
+    def _lr_range(self, loader, start, end, steps, smooth, diverge):
+        groups = self.optimizer.param_groups
+        ratio = math.log(end / start) / (steps - 1)
+        params = list(self.model.parameters())
+        self.model.train()
+        batches = iter(loader)
+        lrs, losses = [], []
+        avg, best = 0.0, math.inf
+        for i in range(steps):
+            lr = start * math.exp(ratio * i)
+            for g in groups:
+                g["lr"] = lr
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                batch = next(batches)
+            out = self.model(Tensor(batch[0]))
+            loss = self.loss_fn(out, Tensor(batch[1]))
+            if self.l1:
+                loss = loss + self.l1 * l1_penalty(self.model)
+            self.optimizer.zero_grad()
+            loss.backward()
+            value = loss.item()
+            if not math.isfinite(value) or any(p.grad is not None and not _all_finite(p.grad) for p in params):
+                break
+            avg = smooth * avg + (1.0 - smooth) * value
+            smoothed = avg / (1.0 - smooth ** (i + 1))
+            if smoothed > diverge * best:
+                break
+            best = min(best, smoothed)
+            lrs.append(lr)
+            losses.append(smoothed)
+            if self.clip_grad_norm is not None:
+                clip_grad_norm(params, self.clip_grad_norm)
+            self.optimizer.step()
+        return np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+
+    def _lr_find_snapshot(self, loader) -> dict:
+        return {
+            "model": {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+            "rng": _random.module_rng_states(self.model),
+            "global_rng": _random.get_state(),
+            "history": self.history.state_dict(),
+            "counters": (self.step, self.epoch, self.stop_training, self._epoch_sums, self.model.training),
+        }
+
+    def _lr_find_restore(self, loader, snap: dict) -> None:
+        self.model.load_state_dict(snap["model"])
+        self.optimizer.load_state_dict(snap["optimizer"])
+        self.optimizer.zero_grad()
+        if snap["loader"] is not None:
+            loader.load_state_dict(snap["loader"])
+        _random.load_module_rng_states(self.model, snap["rng"])
+        _random.set_state(snap["global_rng"])
+        self.history.load_state_dict(snap["history"])
+        self.step, self.epoch, self.stop_training, self._epoch_sums, training = snap["counters"]
+        self.model.train(training)
+
     # -- NaN guard ------------------------------------------------------------------------
     def _guard(self, loss: float, x: np.ndarray) -> None:
         bad_grad = None
@@ -487,6 +601,17 @@ class Trainer:
                     f"Trainer: {what}: labels range over [{lo}, {hi}] but the last layer '{last_out[0]}' has "
                     f"{last_out[1]} outputs (classes 0..{last_out[1] - 1})"
                 )
+
+
+def _steepest_lr(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """The η where the smoothed loss falls fastest on log-log axes, ``argmin d log ℓ / d log η``,
+    among the points up to the loss's minimum (NaN with fewer than 3 recorded points)."""
+    if len(lrs) < 3:
+        return math.nan
+    last = int(np.argmin(losses)) + 1
+    logl = np.log(np.maximum(losses, np.finfo(np.float64).tiny))
+    slope = np.gradient(logl, np.log(lrs))
+    return float(lrs[int(np.argmin(slope[:max(last, 2)]))])
 
 
 def _first_nonfinite_parameter(model) -> str | None:

@@ -5,7 +5,6 @@ verdict of a training run is pinned)."""
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -13,9 +12,7 @@ import pytest
 import layerlab as ll
 from layerlab import nn
 from layerlab.lab.experiments import maxout as M
-from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
-from lab_quick import PNG
+from lab_quick import PNG, quick_run
 
 
 def _fwd(module, x):
@@ -137,21 +134,15 @@ def test_verdicts_from_a_records_dict():
 
 # -- the experiment, --quick, through the runner ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def experiment_run(store, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # MNIST-1D is generated into a temporary cache
         mp.setenv("LAYERLAB_DATA", str(tmp_path_factory.mktemp("data")))
-        store = Store(tmp_path_factory.mktemp("store") / "runs.db")
-        out = tmp_path_factory.mktemp("maxout")
-        try:
-            outcome = run_experiment("maxout", quick=True, out_dir=out, store=store, show=False)
-        finally:
-            store.close()
-        assert "LAYERLAB_DATA" in os.environ
-    return outcome, out
+        r = quick_run("maxout", store, tmp_path_factory, figureless=("22c",))
+    return r.outcome, r.out
 
 
-def test_quick_run_verdicts_recomputed_from_records(quick_run):
-    outcome, out = quick_run
+def test_quick_run_verdicts_recomputed_from_records(experiment_run):
+    outcome, out = experiment_run
     assert outcome.ok, outcome.error
     claims = {c.id: c for c in outcome.claims}
     assert sorted(claims) == ["22a", "22b", "22c", "22d", "22e"]
@@ -173,8 +164,8 @@ def test_quick_run_verdicts_recomputed_from_records(quick_run):
     assert f"{lead['diff']:+.4f}" in claims["22d"].measured
 
 
-def test_quick_run_figures_exist(quick_run):
-    outcome, out = quick_run
+def test_quick_run_figures_exist(experiment_run):
+    outcome, out = experiment_run
     names = {f["name"] for f in outcome.data["figures"]}
     assert names == {"units", "fit", "accuracy"}
     for n in names:

@@ -10,9 +10,7 @@ import pytest
 
 from layerlab import nn
 from layerlab.lab.experiments import regularization as R
-from layerlab.lab.runner import run_experiment
-from layerlab.store import Store
-from lab_quick import PNG
+from lab_quick import PNG, quick_run
 
 
 # -- the measurements -------------------------------------------------------------------------------------------
@@ -97,20 +95,15 @@ def test_verdicts_keys():
 
 # -- the experiment, --quick, through the runner ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def experiment_run(store, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # MNIST-1D is generated into a temporary cache
         mp.setenv("LAYERLAB_DATA", str(tmp_path_factory.mktemp("data")))
-        store = Store(tmp_path_factory.mktemp("store") / "runs.db")
-        out = tmp_path_factory.mktemp("l1_vs_l2")
-        try:
-            outcome = run_experiment("l1_vs_l2", quick=True, out_dir=out, store=store, show=False)
-        finally:
-            store.close()
-    return outcome, out
+        r = quick_run("l1_vs_l2", store, tmp_path_factory)
+    return r.outcome, r.out
 
 
-def test_quick_run_verdicts_recomputed_from_records(quick_run):
-    outcome, out = quick_run
+def test_quick_run_verdicts_recomputed_from_records(experiment_run):
+    outcome, out = experiment_run
     assert outcome.ok, outcome.error
     cfg = R.RegularizationConfig(**R.RegularizationConfig.QUICK)
     claims = {c.id: c for c in outcome.claims}
@@ -127,8 +120,8 @@ def test_quick_run_verdicts_recomputed_from_records(quick_run):
     assert f"{b['diff']:+.4f}" in claims["23b"].measured
 
 
-def test_quick_run_figures_exist(quick_run):
-    outcome, out = quick_run
+def test_quick_run_figures_exist(experiment_run):
+    outcome, out = experiment_run
     names = {f["name"] for f in outcome.data["figures"]}
     assert names == {"histograms", "sparsity"}
     for n in names:

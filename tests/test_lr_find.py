@@ -130,6 +130,9 @@ def test_suggestion_on_a_quadratic_is_within_a_factor_3_of_one_over_L(L, smooth)
     which moves the steepest point by less than a factor 3."""
     lrs, losses, s = quadratic_trainer(L).lr_find(TINY, start=1e-7, end=10.0, steps=100, smooth=smooth)
     assert 1 / (3 * L) <= s <= 3 / L, (s, 1 / L)
+    assert s in lrs and s < lrs[int(np.argmin(losses))] * 1.0001  # a point of the range, before the minimum
+    if smooth == 0.0:  # no lag: the steepest raw drop is at 1/L, up to the grid's spacing (×1.2 per step)
+        assert 1 / (1.5 * L) <= s <= 1.5 / L, (s, 1 / L)
 
 
 def test_lrs_are_geometric_from_start_to_end():

@@ -21,10 +21,12 @@ are read from the activation classes' traits (``nn.Activation``: ``saturates``,
 from .activations import ActivationStats
 from .base import DEFAULT_EVERY, Probe, can_die, is_activation, saturation_range
 from .gradients import GradientStats, sign_agreement
+from .landscape import loss_landscape, plot_landscape
 from .symmetry import Symmetry, unit_distances
 from .updates import UpdateRatio
 
 __all__ = [
     "Probe", "DEFAULT_EVERY", "ActivationStats", "GradientStats", "UpdateRatio", "Symmetry",
     "sign_agreement", "unit_distances", "saturation_range", "can_die", "is_activation",
+    "loss_landscape", "plot_landscape",
 ]

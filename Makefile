@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test venv install install-dev system-deps data browser bench clean
+.PHONY: demo test test-all venv install install-dev system-deps data browser bench clean
 
 # A fresh Debian needs python3-venv for `python -m venv`; install it when missing (as root).
 $(PY):
@@ -52,6 +52,10 @@ demo: install data
 
 test: install-dev data browser
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
+
+# everything, the slow reliability tests (soak, many kills) too
+test-all: install-dev data browser
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 -q -m "slow or not slow"
 
 bench: install-dev
 	$(VENV)/bin/layerlab bench --vs torch --vs numpy

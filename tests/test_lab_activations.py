@@ -159,20 +159,18 @@ def test_a_new_class_is_trainable_by_default_and_a_flat_one_is_not(softsign, tmp
             nn.unregister_activation(n)
 
 
-def test_config_must_contain_the_compared_activations(tmp_path):
-    cfg = make_config(A.ActivationsConfig, overrides=["activations=relu,tanh"])
+def test_a_bad_config_is_rejected_before_the_run_starts():
+    """make_config runs the config's validate(): the runner never opens a run for these."""
     with pytest.raises(ConfigError, match="sigmoid"):
-        A.run(cfg, Context(tmp_path))
+        make_config(A.ActivationsConfig, overrides=["activations=relu,tanh"])
     with pytest.raises(ConfigError, match="binary_step cannot be trained"):
-        A.run(make_config(A.ActivationsConfig, overrides=["activations=sigmoid,tanh,relu,binary_step"]),
-              Context(tmp_path))
-    with pytest.raises(ConfigError, match="unknown name"):
-        A.run(make_config(A.ActivationsConfig, overrides=["activations=sigmoid,tanh,relu,no_such_thing"]),
-              Context(tmp_path))
+        make_config(A.ActivationsConfig, overrides=["activations=sigmoid,tanh,relu,binary_step"])
+    with pytest.raises(ConfigError, match="unknown activation 'no_such_thing'"):
+        make_config(A.ActivationsConfig, overrides=["activations=sigmoid,tanh,relu,no_such_thing"])
     with pytest.raises(ConfigError, match="ps must start with 0"):
-        D.run(make_config(D.DropoutConfig, overrides=["ps=0.5,0.2"]), Context(tmp_path))
+        make_config(D.DropoutConfig, overrides=["ps=0.5,0.2"])
     with pytest.raises(ConfigError, match="mc_ks"):
-        D.run(make_config(D.DropoutConfig, overrides=["mc_ks=10,100"]), Context(tmp_path))
+        make_config(D.DropoutConfig, overrides=["mc_ks=10,100"])
 
 
 def test_missing_fashion_mnist_is_a_clear_error(tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 import numpy as np
 
 __all__ = [
-    "Store", "Run", "RunInfo", "Series", "ProbeRecord", "Artifact", "STATUSES",
+    "Store", "StoreError", "Run", "RunInfo", "Series", "ProbeRecord", "Artifact", "STATUSES",
     "layerlab_home", "default_store_path", "to_jsonable", "config_hash",
 ]
 
@@ -101,6 +101,10 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts (run, kind);
 """
+
+
+class StoreError(RuntimeError):
+    """The run store cannot be opened or written: the message names the file, the cause and the remedy."""
 
 
 # -- locations ------------------------------------------------------------------------------
@@ -261,16 +265,39 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 30.0,
-                 batch_size: int = 500, flush_seconds: float = 2.0):
+                 batch_size: int = 500, flush_seconds: float = 2.0, readonly: bool = False):
         self.path = Path(path) if path is not None else default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.batch_size = int(batch_size)
         self.flush_seconds = float(flush_seconds)
+        self.readonly = bool(readonly)
+        self._open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+        self._conn = None
+        try:
+            self._connect(timeout)
+            self.crashed_on_open = [] if self.readonly else self.mark_crashed_runs()
+        except (sqlite3.Error, OSError) as e:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise StoreError(self._explain(e)) from None
+
+    def _connect(self, timeout: float) -> None:
+        if self.readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no such file: {self.path}")
+            # mode=ro reads a WAL database whose directory we cannot write only when its -shm exists;
+            # immutable=1 reads it with no lock at all (nobody may be writing it: good enough to list runs)
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            if not os.access(self.path.parent, os.W_OK):
+                uri += "&immutable=1"
+            self._conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+            self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails now if not a database
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against a killed process
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
         have = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not {"meta", "runs", "metrics", "probes", "artifacts"} <= have:  # readers take no write lock
             with self._transaction() as cur:
@@ -279,13 +306,39 @@ class Store:
                         cur.execute(statement)
                 cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                             (str(SCHEMA_VERSION),))
-        self.crashed_on_open = self.mark_crashed_runs()
+
+    def _explain(self, e: Exception) -> str:
+        """One line on why the store at ``self.path`` cannot be opened, and what to do."""
+        msg = str(e)
+        where = f"run store {self.path}"
+        if isinstance(e, (FileExistsError, NotADirectoryError)) or (self.path.parent.exists()
+                                                                     and not self.path.parent.is_dir()):
+            return (f"{where}: {self.path.parent} is a file, not a directory; point LAYERLAB_HOME (or --store) at "
+                    "a directory")
+        if isinstance(e, FileNotFoundError):
+            return f"{where}: no such file"
+        if isinstance(e, PermissionError) or "readonly" in msg or "read-only" in msg or "unable to open" in msg:
+            return (f"{where}: cannot be written ({msg}); check the permissions of {self.path.parent}, or set "
+                    "LAYERLAB_HOME to a writable directory")
+        if "not a database" in msg or "malformed" in msg:
+            return (f"{where}: the file is not a layerlab store or is corrupt ({msg}); move it away (a new store "
+                    "is created) or pass another --store")
+        if "locked" in msg or "busy" in msg:
+            return (f"{where}: locked by another process for longer than the timeout ({msg}); wait for it to "
+                    "finish or use another --store")
+        return f"{where}: cannot be opened ({type(e).__name__}: {msg})"
 
     # -- plumbing -----------------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        if self.readonly:
+            raise StoreError(f"run store {self.path}: opened read-only (readonly=True); it cannot be written")
         cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:  # locked past the timeout, or a read-only file
+            cur.close()
+            raise StoreError(self._explain(e)) from None
         try:
             yield cur
         except BaseException:

@@ -29,6 +29,7 @@ this machine). Decoded arrays are also checked for shape and label range.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import urllib.error
 import urllib.request
@@ -263,10 +264,15 @@ def _digest(algorithm: str, blob: bytes) -> str:
     return hashlib.new(algorithm, blob).hexdigest()
 
 
+def _decoded_size(f: IDXFile) -> int:
+    """The size of ``f``'s IDX bytes: its header and one uint8 per entry (every standard file is uint8)."""
+    return 4 + 4 * len(f.shape) + math.prod(f.shape)
+
+
 def _verify(spec: IDXDataset, f: IDXFile, blob: bytes, name: str) -> bytes:
     """Check ``blob`` (a file's bytes) against ``f``'s checksums; return the decoded IDX bytes."""
     file_sha = _digest("sha256", blob)
-    decoded = gunzip_if_gzipped(blob, name)
+    decoded = gunzip_if_gzipped(blob, name, _decoded_size(f))
     if file_sha in f.sha256:
         return decoded
     if f.content is not None:
@@ -309,6 +315,9 @@ def _load_file(spec: IDXDataset, f: IDXFile, directory: Path) -> np.ndarray:
 # -- downloading ------------------------------------------------------------------------------
 
 _urlopen = urllib.request.urlopen  # module attribute so tests can stand in a fake network
+#: deflate never grows n bytes by more than 5 bytes per 64 KiB stored block plus the gzip frame (18 bytes
+#: and the name): a response longer than the decoded size + this is not the file
+_MAX_DOWNLOAD_OVERHEAD = 1 << 16
 
 
 def _download_all(spec: IDXDataset, files: list[IDXFile], target: Path) -> list[str]:
@@ -324,8 +333,11 @@ def _download_all(spec: IDXDataset, files: list[IDXFile], target: Path) -> list[
             f = remaining[0]
             url = f"{base}{f.stem}.gz"
             try:
+                limit = _MAX_DOWNLOAD_OVERHEAD + _decoded_size(f)  # gzip never grows data by more
                 with _urlopen(url, timeout=DOWNLOAD_TIMEOUT) as r:
-                    blob = r.read()
+                    blob = r.read(limit + 1)
+                if len(blob) > limit:
+                    raise ValueError(f"the response is larger than {limit} bytes, more than the file can be")
                 _verify(spec, f, blob, url)
             except (OSError, urllib.error.URLError, ValueError) as e:
                 errors.append(f"{url}: {e}")

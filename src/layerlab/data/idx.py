@@ -17,7 +17,7 @@ import numpy as np
 
 from ..fileio import atomic_write_bytes
 
-__all__ = ["read_idx", "write_idx", "decode_idx", "encode_idx", "IDX_DTYPES"]
+__all__ = ["read_idx", "write_idx", "decode_idx", "encode_idx", "declared_size", "IDX_DTYPES"]
 
 #: IDX type code -> big-endian NumPy dtype
 IDX_DTYPES = {
@@ -32,25 +32,84 @@ _CODES = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_raw(path) -> bytes:
+def read_raw(path, max_size: int | None = None) -> bytes:
     """The decoded IDX bytes of ``path``: gunzipped when the file starts with the gzip magic.
+
+    Args:
+        path: the file.
+        max_size: the largest decoded size accepted (bytes); by default the size the IDX header
+            itself declares, so a gzip bomb is never expanded beyond the array it claims to hold.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the gzip stream is corrupt or truncated (the message names the file).
+        ValueError: the gzip stream is corrupt, truncated or larger than allowed (the message names the file).
     """
     path = Path(path)
-    return gunzip_if_gzipped(path.read_bytes(), str(path))
+    return gunzip_if_gzipped(path.read_bytes(), str(path), max_size)
 
 
-def gunzip_if_gzipped(blob: bytes, name: str = "<bytes>") -> bytes:
-    """``blob`` decompressed when it starts with the gzip magic (1f 8b), else ``blob`` itself."""
+#: the most bytes of an IDX header: 4 bytes, then at most 255 dimensions of 4 bytes
+_MAX_HEADER = 4 + 4 * 255
+_CHUNK = 1 << 20
+#: how far past its declared size a gzipped IDX payload is decoded before it counts as a bomb
+_SLACK = 1 << 12
+
+
+def declared_size(head: bytes) -> int | None:
+    """The total size (header + data, bytes) an IDX header declares; None when ``head`` is not (yet) a
+    complete, valid header."""
+    if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in IDX_DTYPES or head[3] == 0:
+        return None
+    header = 4 + 4 * head[3]
+    if len(head) < header:
+        return None
+    shape = np.frombuffer(head, dtype=">u4", count=head[3], offset=4)
+    return header + math.prod(int(d) for d in shape) * IDX_DTYPES[head[2]].itemsize
+
+
+def gunzip_if_gzipped(blob: bytes, name: str = "<bytes>", max_size: int | None = None) -> bytes:
+    """``blob`` decompressed when it starts with the gzip magic (1f 8b), else ``blob`` itself.
+
+    Decompression is streamed and bounded: it stops with a ValueError as soon as the output exceeds
+    ``max_size`` or, when ``max_size`` is None, the size the decoded IDX header declares plus 4 KiB (a
+    file whose payload is longer than its header says is malformed anyway). Memory is therefore bounded by the
+    array the file claims to hold, never by the compression ratio.
+    """
     if blob[:2] != _GZIP_MAGIC:
+        if max_size is not None and len(blob) > max_size:
+            raise ValueError(f"read_idx: {name}: {len(blob)} bytes, more than the {max_size} expected")
         return blob
+    out = bytearray()
+    limit = max_size
+    data = blob
     try:
-        return _gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error) as e:
+        while data:
+            d = zlib.decompressobj(wbits=31)  # one gzip member; concatenated members loop
+            while True:
+                room = _CHUNK if limit is None else min(_CHUNK, limit + 1 - len(out))
+                out += d.decompress(data, max(room, 1))
+                data = d.unconsumed_tail
+                if limit is None and max_size is None:
+                    limit = declared_size(bytes(out[:_MAX_HEADER]))
+                    if limit is not None:
+                        limit += _SLACK  # a few trailing bytes get decode_idx's own, clearer message
+                    elif len(out) >= _MAX_HEADER:
+                        limit = len(out)  # not an IDX header: decode_idx will say so
+                if limit is not None and len(out) > limit:
+                    raise ValueError(
+                        f"read_idx: {name}: the gzip stream expands beyond {limit} bytes"
+                        + (" (the size its IDX header declares)" if max_size is None else " (the expected size)")
+                        + "; refusing to decompress further (corrupt file or a decompression bomb)")
+                if d.eof or not data:
+                    break
+            if not d.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            data = d.unused_data
+            if data[:2] != _GZIP_MAGIC:
+                break  # trailing garbage after the last member is ignored, as gzip does
+    except (EOFError, zlib.error) as e:
         raise ValueError(f"read_idx: {name}: the gzip stream is corrupt or truncated ({e})") from None
+    return bytes(out)
 
 
 def decode_idx(buf: bytes, name: str = "<bytes>") -> np.ndarray:

@@ -10,7 +10,15 @@ overrides, or a ``quick()`` classmethod) that runs in seconds::
         QUICK: ClassVar[dict] = {"width": 100}
 
 ``parse_overrides(Config, ["width=50", "stds=0.1,1"])`` turns ``--set`` text into typed values;
-``make_config(Config, quick=True, overrides=...)`` applies defaults, the quick variant, then overrides.
+``make_config(Config, quick=True, overrides=...)`` applies defaults, the quick variant, then overrides,
+and checks the result before anything runs (so a rejected config never becomes a run in the store):
+
+* an overridden int whose default is ≥ 1 (a count: seeds, iterations, batch_size, width) stays ≥ 1, one
+  whose default is ≥ 0 stays ≥ 0; a float stays finite (unless its default is not); element by element in
+  tuples (against the default's first element);
+* a field named ``activation``/``activations`` (or ending in ``_activation``) names registered activations;
+* then the config's own ``validate(self)`` method, if it has one (raise ``ConfigError`` there for the
+  rules only the experiment knows, e.g. "ps must start with 0").
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import re
 import sys
 import types
@@ -25,8 +34,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, Union
 
-__all__ = ["ConfigError", "NoConfig", "NAME_RE", "config_fields", "parse_overrides", "make_config",
-           "check_config_cls"]
+__all__ = ["ConfigError", "NoConfig", "NAME_RE", "config_fields", "parse_overrides", "check_values",
+           "make_config", "check_config_cls"]
 
 
 class ConfigError(ValueError):
@@ -181,9 +190,54 @@ def _quick_overrides(cls) -> dict:
     return dict(quick) if quick else {}
 
 
+def _check_number(key: str, value, default, what: str) -> None:
+    if isinstance(value, bool) or isinstance(default, bool) or not isinstance(value, (int, float)):
+        return
+    bad = None
+    if isinstance(value, float) and not math.isfinite(value) and not (isinstance(default, float)
+                                                                     and not math.isfinite(default)):
+        bad = "a finite number"
+    elif isinstance(default, int) and default >= 1 and value < 1:
+        bad = "≥ 1 (a count)"
+    elif isinstance(default, int) and default >= 0 and value < 0:
+        bad = "≥ 0, as its default"
+    if bad:
+        raise ConfigError(f"{what}: {key}={value!r}: expected {bad} (default {default!r})")
+
+
+def check_values(config, overridden, what: str = "config") -> None:
+    """The checks :func:`make_config` applies to the ``overridden`` fields of ``config`` (see the module
+    docstring); a ``ConfigError`` names the key, the value and what was expected."""
+    defaults = {k: d for k, (_, d) in config_fields(type(config)).items()}
+    for key in overridden:
+        value, default = getattr(config, key), defaults.get(key)
+        if isinstance(value, (tuple, list)):
+            ref = default[0] if isinstance(default, (tuple, list)) and default else None
+            for v in value:
+                _check_number(key, v, ref if ref is not None else v, what)
+        else:
+            _check_number(key, value, default, what)
+        if key in ("activation", "activations") or key.endswith("_activation"):
+            names = value if isinstance(value, (tuple, list)) else (value,)
+            from layerlab import nn  # the registry; imported here so the config module stays light
+
+            unknown = []
+            for n in names:
+                try:
+                    nn.activation(n)
+                except (KeyError, ValueError):
+                    unknown.append(n)
+                except TypeError:
+                    pass  # a registered class that needs arguments: the experiment says whether it can use it
+            if unknown:
+                raise ConfigError(f"{what}: {key}: unknown activation {', '.join(map(repr, unknown))}; registered: "
+                                  f"{', '.join(sorted(nn.ACTIVATIONS))}")
+
+
 def make_config(cls, quick: bool = False, overrides: Sequence[str] | Mapping[str, Any] | None = None,
                 what: str = "config"):
-    """Defaults, then the quick variant (``quick()`` classmethod or ``QUICK`` overrides), then ``overrides``."""
+    """Defaults, then the quick variant (``quick()`` classmethod or ``QUICK`` overrides), then ``overrides``;
+    the overridden values checked (:func:`check_values`), then the config's own ``validate()``."""
     if quick and callable(getattr(cls, "quick", None)):
         config = cls.quick()
         if not isinstance(config, cls):
@@ -193,7 +247,17 @@ def make_config(cls, quick: bool = False, overrides: Sequence[str] | Mapping[str
     else:
         config = cls()
     parsed = parse_overrides(cls, overrides, what)
-    return dataclasses.replace(config, **parsed) if parsed else config
+    config = dataclasses.replace(config, **parsed) if parsed else config
+    check_values(config, parsed, what)
+    validate = getattr(config, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{what}: {e}") from None
+    return config
 
 
 def check_config_cls(cls, name: str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import ops
 from .._checks import positive_int
-from ..backend import get_default_dtype
+from ..backend import float_dtype
 from ..random import as_generator
 from ..tensor import Tensor, make_node
 from . import init as _init
@@ -57,7 +57,8 @@ def _linear(x, weight, bias, name) -> Tensor:
     if xd.dtype != wd.dtype:
         raise TypeError(
             f"{_name(name, wd)}: input dtype {xd.dtype} (shape {tuple(xd.shape)}) does not match the weight dtype "
-            f"{wd.dtype}; cast the input (x.astype(np.{wd.dtype})) or the model (model.to(np.{xd.dtype}))"
+            f"{wd.dtype}; cast the input (x.astype(np.{wd.dtype}))"
+            + (f" or the model (model.to(np.{xd.dtype}))" if xd.dtype in (np.float32, np.float64) else "")
         )
     bd = None
     if bias is not None:
@@ -159,7 +160,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features", "Linear")
         self.out_features = positive_int(out_features, "out_features", "Linear")
-        dt = get_default_dtype() if dtype is None else np.dtype(dtype)
+        dt = float_dtype(dtype, "Linear")
         g = as_generator(rng, "Linear")
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(_draw(_init.get(init), shape, g, dt, repr(self)))
@@ -203,7 +204,7 @@ class Maxout(Module):
         self.in_features = positive_int(in_features, "in_features", "Maxout")
         self.out_features = positive_int(out_features, "out_features", "Maxout")
         self.pieces = positive_int(pieces, "pieces", "Maxout")
-        dt = get_default_dtype() if dtype is None else np.dtype(dtype)
+        dt = float_dtype(dtype, "Maxout")
         g = as_generator(rng, "Maxout")
         k, o, i = self.pieces, self.out_features, self.in_features
         w_fn = _init.get(init)

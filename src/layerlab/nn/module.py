@@ -17,7 +17,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..backend import get_default_dtype, xp
+from ..backend import float_dtype, get_default_dtype, xp
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Residual", "RemovableHandle", "IncompatibleKeys"]
@@ -374,9 +374,9 @@ class Module:
         The Parameter objects stay the same (optimisers holding them keep working).
         Only float32 and float64 are accepted.
         """
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"{type(self).__name__}.to(dtype): expected float32 or float64, got {dt}")
+        if dtype is None:
+            raise TypeError(f"{type(self).__name__}.to(dtype): expected float32 or float64, got None")
+        dt = float_dtype(dtype, f"{type(self).__name__}.to(dtype)")
         for p in self.parameters():
             if p.data.dtype != dt:
                 p.data = p.data.astype(dt)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import nonnegative_float, positive_int, probability
-from ..backend import get_default_dtype
+from ..backend import float_dtype
 from ..tensor import Tensor, make_node
 from .module import Module, Parameter
 
@@ -236,7 +236,7 @@ class BatchNorm(Module):
         self.eps = nonnegative_float(eps, "eps", "BatchNorm")
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
-        dt = get_default_dtype() if dtype is None else np.dtype(dtype)
+        dt = float_dtype(dtype, "BatchNorm")
         c = self.num_features
         self.register_parameter("weight", Parameter(np.ones(c, dtype=dt)) if affine else None)
         self.register_parameter("bias", Parameter(np.zeros(c, dtype=dt)) if affine and bias else None)
@@ -343,7 +343,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(positive_int(s, f"normalized_shape[{i}]", "LayerNorm") for i, s in enumerate(ns))
         self.eps = nonnegative_float(eps, "eps", "LayerNorm")
         self.elementwise_affine = bool(elementwise_affine)
-        dt = get_default_dtype() if dtype is None else np.dtype(dtype)
+        dt = float_dtype(dtype, "LayerNorm")
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
             if bias:
@@ -428,7 +428,7 @@ class GroupNorm(Module):
                              f"num_groups ({num_groups})")
         self.eps = nonnegative_float(eps, "eps", "GroupNorm")
         self.affine = bool(affine)
-        dt = get_default_dtype() if dtype is None else np.dtype(dtype)
+        dt = float_dtype(dtype, "GroupNorm")
         self.register_parameter("weight", Parameter(np.ones(num_channels, dtype=dt)) if affine else None)
         self.register_parameter("bias", Parameter(np.zeros(num_channels, dtype=dt)) if affine and bias else None)
 

@@ -86,6 +86,10 @@ class ActivationsConfig:
     n_eval: int = 2000            # test images for accuracy and the dead / saturated / f′ ≈ 0 fractions
     QUICK: ClassVar[dict] = {"activations": QUICK_ACTIVATIONS, "iterations": 200, "seeds": 2, "n_eval": 1000}
 
+    def validate(self) -> None:
+        """Checked by the runner before the run starts (a rejected config never becomes a run)."""
+        _check(self, _resolve(self)[0])
+
 
 # -- which activations are trained (the registry, read when the experiment runs) ------------------------------------
 def _on_grid(act) -> tuple[np.ndarray, np.ndarray]:
@@ -416,7 +420,6 @@ def _steps_txt(v) -> str:
 def run(config: ActivationsConfig, ctx: Context) -> Result:
     """Seeds 001/003/004: every trainable activation of the registry in the same network, trained the same way."""
     names, skipped = _resolve(config)
-    _check(config, names)
     lengths = run_lengths(config)
     (x, y), (xt, yt) = fashion()
     idx = ctx.rng_for("eval").choice(len(xt), min(config.n_eval, len(xt)), replace=False)

@@ -70,6 +70,10 @@ class DropoutConfig:
     QUICK: ClassVar[dict] = {"n_test": 2000, "n_val": 1000, "width": 256, "epochs": 30, "seeds": 2,
                              "mc_ks": (1, 3, 10, 30)}
 
+    def validate(self) -> None:
+        """Checked by the runner before the run starts (a rejected config never becomes a run)."""
+        _check(self)
+
 
 def dropout_mlp(width: int, p: float, rng: np.random.Generator, dropout_rng: np.random.Generator | None = None,
                 depth: int = 2) -> nn.Sequential:
@@ -207,7 +211,6 @@ def _ensemble_figure(ens: list[dict], ks: list[int], band: float, p: float, n_te
 def run(config: DropoutConfig, ctx: Context) -> Result:
     """Seeds 000-002: dropout on a small training set — training vs test accuracy with and without it, and the
     dropout network as an ensemble of its sub-networks."""
-    _check(config)
     (x_all, y_all), (xt_all, yt_all) = fashion()
     idx = np.sort(ctx.rng_for("subset").choice(len(x_all), config.n_train, replace=False))
     train_set = data.Subset(data.TensorDataset(x_all, y_all), idx)

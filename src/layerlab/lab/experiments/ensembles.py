@@ -196,6 +196,10 @@ class BaggingConfig:
     QUICK: ClassVar[dict] = {"bootstrap_samples": 300, "n_test": 2000, "width": 64, "members": 5, "epochs": 6,
                              "seeds": 3}
 
+    def validate(self) -> None:
+        """Checked by the runner before the run starts (a rejected config never becomes a run)."""
+        _check_bagging(self)
+
 
 def _check_bagging(c: BaggingConfig) -> None:
     if not c.bootstrap_ns or min(c.bootstrap_ns) < 2:
@@ -213,7 +217,6 @@ def _check_bagging(c: BaggingConfig) -> None:
                     "its average member; mean vs geometric vs max vs vote (claims 20)")
 def run_bagging(config: BaggingConfig, ctx: Context) -> Result:
     """Seed 001, model averaging: the bootstrap arithmetic, and bagged networks on a small training set."""
-    _check_bagging(config)
     c = config
     # -- 20a/20b: the arithmetic of a bootstrap sample
     boot = []
@@ -380,6 +383,10 @@ class DropoutEnsembleConfig:
     seeds: int = 3
     QUICK: ClassVar[dict] = {"n_test": 2000, "width": 64, "members": 4, "epochs": 8, "seeds": 3}
 
+    def validate(self) -> None:
+        """Checked by the runner before the run starts (a rejected config never becomes a run)."""
+        _check_dropout_ensemble(self)
+
 
 def _check_dropout_ensemble(c: DropoutEnsembleConfig) -> None:
     if not 0.0 < c.p < 1.0:
@@ -398,7 +405,6 @@ ARMS = ("dropout, weight scaling", "dropout, MC mean of K", "bagging, mean of K"
                     "1,000 training images (claims 21)")
 def run_dropout_ensemble(config: DropoutEnsembleConfig, ctx: Context) -> Result:
     """Seed 001: dropout as a cheap bagging — against bagging itself, with the same number of sub-networks."""
-    _check_dropout_ensemble(config)
     c = config
     (x, y), (xt, yt) = fashion(c.n_train, c.n_test, rng=ctx.rng_for("data"))
     sizes = (784, c.width, c.width, 10)

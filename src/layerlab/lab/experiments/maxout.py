@@ -86,6 +86,10 @@ class MaxoutConfig:
     QUICK: ClassVar[dict] = {"n_inputs": 2000, "fit_steps": 1500, "fit_seeds": 2, "width": 64, "epochs": 8,
                              "seeds": 2}
 
+    def validate(self) -> None:
+        """Checked by the runner before the run starts (a rejected config never becomes a run)."""
+        _check(self)
+
 
 # -- the arithmetic ------------------------------------------------------------------------------------------------
 def gamma(n: int, u: float = U32) -> float:
@@ -253,7 +257,6 @@ def _check(config: MaxoutConfig) -> None:
 def run(config: MaxoutConfig, ctx: Context) -> Result:
     """Seeds 000-002: maxout units built and fitted to ReLU / LeakyReLU, their parameter count, and maxout
     networks against ReLU networks with and without dropout at the same number of parameters."""
-    _check(config)
     f32 = np.float32
 
     # -- 22a: construction

@@ -67,6 +67,10 @@ class RegularizationConfig:
     seeds: int = 3
     QUICK: ClassVar[dict] = {"width": 64, "epochs": 10, "l2s": (1e-3, 1e-2), "seeds": 2}
 
+    def validate(self) -> None:
+        """Checked by the runner before the run starts (a rejected config never becomes a run)."""
+        _check(self)
+
 
 # -- the measurements --------------------------------------------------------------------------------------------
 def penalised(model: nn.Module) -> list:
@@ -178,7 +182,6 @@ def _check(config: RegularizationConfig) -> None:
                     "near-zero weights at matched penalty strength, SGD and Adam, on MNIST-1D (claim 23)")
 def run(config: RegularizationConfig, ctx: Context) -> Result:
     """Seed 000: train with no penalty, L2 and L1 (matched at initialisation) and look at the weights."""
-    _check(config)
     (x, y), _ = data.mnist1d()
     l2s = sorted(set(float(v) for v in config.l2s))
     main = float(config.main)

@@ -10,6 +10,7 @@ LABELLED = {
     "spirals2": lambda **kw: data.spirals(n=101, classes=2, **kw),
     "spirals3": lambda **kw: data.spirals(n=101, classes=3, **kw),
     "blobs": lambda **kw: data.blobs(n=101, centers=4, d=5, std=0.5, **kw),
+    "checkerboard": lambda **kw: data.checkerboard(n=101, cells=4, noise=0.05, **kw),
 }
 
 
@@ -18,7 +19,7 @@ def test_labelled_shapes_dtypes_determinism(name):
     make = LABELLED[name]
     x, y = make(seed=3)
     d = 5 if name == "blobs" else 2
-    k = {"xor": 2, "spirals2": 2, "spirals3": 3, "blobs": 4}[name]
+    k = {"xor": 2, "spirals2": 2, "spirals3": 3, "blobs": 4, "checkerboard": 2}[name]
     assert x.shape == (101, d) and x.dtype == np.float32
     assert y.shape == (101,) and y.dtype == np.int64
     counts = np.bincount(y, minlength=k)
@@ -84,6 +85,36 @@ def test_blobs_with_given_centres():
     assert np.all(np.abs(means) <= 10.5)  # centres come from [-10, 10]^d
 
 
+@pytest.mark.parametrize("cells", [2, 3, 4, 7])
+def test_checkerboard_geometry(cells):
+    x, y = data.checkerboard(n=1001, cells=cells, noise=0.0, seed=2, dtype=np.float64)
+    assert np.all(np.abs(x) <= 1.0)
+    col = np.floor((x + 1.0) * cells / 2.0).astype(int)  # the square each point is in
+    assert np.array_equal(y, col.sum(axis=1) % 2)  # alternating colours, (0, 0) at the corner (−1, −1) is class 0
+    assert np.bincount(y).tolist() == [501, 500]
+    # every square is used
+    counts = np.zeros((cells, cells), dtype=int)
+    np.add.at(counts, (col[:, 0], col[:, 1]), 1)
+    assert counts.min() > 0 and counts.sum() == 1001
+    # the points are spread over the whole board: about uniform within their squares
+    frac = (x + 1.0) * cells / 2.0 - col
+    assert abs(float(frac.mean()) - 0.5) < 0.03
+    # no straight line does well on a board (the best linear fit is near chance for an even board)
+    if cells % 2 == 0:
+        w, *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))], 2.0 * y - 1, rcond=None)
+        assert np.mean((np.c_[x, np.ones(len(x))] @ w > 0) == y) < 0.6
+
+
+def test_checkerboard_noise_jitters_points_not_labels():
+    x0, y0 = data.checkerboard(n=500, cells=4, noise=0.0, seed=5)
+    x1, y1 = data.checkerboard(n=500, cells=4, noise=0.1, seed=5)
+    assert np.array_equal(y0, y1)  # same draws before the jitter
+    d = (x1 - x0).astype(np.float64)
+    assert 0.08 < d.std() < 0.12 and abs(d.mean()) < 0.02
+    gen = np.random.default_rng(9)
+    assert all(np.array_equal(a, b) for a, b in zip(data.checkerboard(50, seed=gen), data.checkerboard(50, seed=9)))
+
+
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: data.gaussian(0, 3), ValueError, "gaussian: n must be a positive int, got 0"),
     (lambda: data.xor(10, noise=-1), ValueError, "xor: noise must be a finite number >= 0"),
@@ -96,6 +127,10 @@ def test_blobs_with_given_centres():
     (lambda: data.spirals(4.0), TypeError, r"spirals: n must be a positive int, got 4.0 \(float\)"),
     (lambda: data.blobs(10, std=float("nan")), ValueError, "blobs: std must be a finite number >= 0, got nan"),
     (lambda: data.xor(4, dtype=np.int32), TypeError, "xor: dtype must be a float dtype"),
+    (lambda: data.checkerboard(10, cells=1), ValueError, "checkerboard: cells must be an int >= 2, got 1"),
+    (lambda: data.checkerboard(0), ValueError, "checkerboard: n must be a positive int"),
+    (lambda: data.checkerboard(10, noise=-0.1), ValueError, "checkerboard: noise must be a finite number >= 0"),
+    (lambda: data.checkerboard(10, dtype=np.int64), TypeError, "checkerboard: dtype must be a float dtype"),
 ])
 def test_bad_arguments(call, exc, match):
     with pytest.raises(exc, match=match):

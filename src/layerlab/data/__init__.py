@@ -9,11 +9,11 @@ from .datasets import FASHION_MNIST_CLASSES, ChecksumError, Split, TrainTest, fa
 from .idx import read_idx, write_idx
 from .loader import DataLoader
 from .mnist1d import mnist1d
-from .synthetic import blobs, gaussian, spirals, xor
+from .synthetic import blobs, checkerboard, gaussian, spirals, xor
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "random_split", "get_batch", "DataLoader",
     "read_idx", "write_idx",
     "fashion_mnist", "mnist", "mnist1d", "Split", "TrainTest", "ChecksumError", "FASHION_MNIST_CLASSES",
-    "gaussian", "xor", "spirals", "blobs",
+    "gaussian", "xor", "spirals", "blobs", "checkerboard",
 ]

@@ -1,4 +1,4 @@
-"""Synthetic data sets that need no files: the notes' unit-Gaussian input, XOR, spirals, blobs.
+"""Synthetic data sets that need no files: the notes' unit-Gaussian input, XOR, spirals, blobs, a checkerboard.
 
 All are drawn from one explicit ``numpy.random.Generator`` (``default_rng(seed)``),
 in float64 and then cast, so the same seed gives bit-identical arrays and the
@@ -13,9 +13,9 @@ import numbers
 
 import numpy as np
 
-from .._checks import nonnegative_float, nonnegative_int, positive_int
+from .._checks import int_at_least, nonnegative_float, nonnegative_int, positive_int
 
-__all__ = ["gaussian", "xor", "spirals", "blobs"]
+__all__ = ["gaussian", "xor", "spirals", "blobs", "checkerboard"]
 
 
 def _rng(seed, who: str) -> np.random.Generator:
@@ -118,3 +118,33 @@ def blobs(n: int = 300, centers=3, d: int | None = None, std: float = 1.0, seed=
     y = _balanced_labels(n, k, rng)
     x = c[y] + std * rng.standard_normal((n, d))
     return x.astype(_float_dtype(dtype, "blobs")), y
+
+
+def checkerboard(n: int = 400, cells: int = 4, noise: float = 0.0, seed=0,
+                 dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """A ``cells × cells`` checkerboard on the square [−1, 1]², two classes in alternating squares.
+
+    Square (i, j) (column i, row j, each of side 2/cells) has class (i + j) mod 2. Each class gets
+    n // 2 points (class 0 one more when n is odd); a point of class k is drawn uniformly in a square
+    of colour k chosen uniformly among them, then jittered by noise·ε, ε ~ N(0, I) (labels are kept:
+    near the lines a noisy point can lie in a square of the other colour).
+
+    Returns:
+        x (n, 2) and y (n,) int64 in {0, 1}, shuffled; with ``noise = 0`` every point lies in its square.
+    """
+    n = positive_int(n, "n", "checkerboard")
+    cells = int_at_least(cells, "cells", "checkerboard", 2)
+    noise = nonnegative_float(noise, "noise", "checkerboard")
+    rng = _rng(seed, "checkerboard")
+    y = _balanced_labels(n, 2, rng)
+    ii, jj = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+    squares = np.stack([ii.ravel(), jj.ravel()], axis=1)
+    colour = squares.sum(axis=1) % 2
+    x = np.empty((n, 2))
+    for k in (0, 1):
+        mine = squares[colour == k]
+        idx = np.flatnonzero(y == k)
+        pick = mine[rng.integers(len(mine), size=idx.size)]
+        x[idx] = -1.0 + (pick + rng.uniform(0.0, 1.0, size=(idx.size, 2))) * (2.0 / cells)
+    x += noise * rng.standard_normal((n, 2))
+    return x.astype(_float_dtype(dtype, "checkerboard")), y

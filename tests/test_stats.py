@@ -218,3 +218,9 @@ def test_mlp_with_dropout_keeps_the_weights_and_puts_a_dropout_after_each_hidden
     big = training.mlp([400, 400, 400], "relu", "he_normal", np.random.default_rng(1), out_init="xavier_normal")
     assert big[0].weight.data.std() == pytest.approx(math.sqrt(2 / 400), rel=0.02)
     assert big[2].weight.data.std() == pytest.approx(math.sqrt(2 / 800), rel=0.02)
+
+
+def test_format_lead_says_when_every_seed_agrees():
+    from layerlab.lab.stats import format_lead, paired_lead
+    assert format_lead(paired_lead([0.5, 0.5], [0.5, 0.5])).startswith("+0.0000 (the same on every seed")
+    assert "SE)" in format_lead(paired_lead([0.4, 0.5], [0.5, 0.7]))

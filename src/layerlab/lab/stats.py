@@ -69,6 +69,8 @@ def format_mean_se(values, digits: int = 3) -> str:
 def format_lead(r: dict) -> str:
     """``"+0.0010 ± 0.0006 (+1.7 SE) (per seed +0.0006, +0.0022, +0.0002)"``: a :func:`paired_lead`."""
     out = f"{r['diff']:+.4f}"
+    if r["diff"] == 0 and r["se"] == 0:
+        return out + " (the same on every seed: no difference to measure)"
     if math.isfinite(r["se"]):
         ratio = r["diff"] / r["se"] if r["se"] > 0 else math.copysign(math.inf, r["diff"])
         out += f" ± {r['se']:.4f} ({ratio:+.1f} SE)"

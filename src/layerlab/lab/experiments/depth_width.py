@@ -194,8 +194,6 @@ def run(config: DepthWidthConfig, ctx: Context) -> Result:
 def _lead_text(lead: dict | None) -> str:
     if lead is None:
         return "n/a (fewer than two seeds with both nets)"
-    if lead["diff"] == 0 and lead["se"] == 0:
-        return "0 on every seed (no difference to measure)"
     return format_lead(lead)
 
 

@@ -2,14 +2,18 @@
 
     layerlab list                         the experiments, one line each
     layerlab run NAME [--quick] [--set key=value ...] [--out DIR] [--seed N]
-    layerlab run lecture [--quick]        every experiment, with an index of all claims
+    layerlab run lecture [--quick] [--topic TOPIC]
+                                          every experiment (or those of one topic), with an index of all claims
     layerlab runs [--experiment NAME]     the runs in the store
     layerlab report RUN_OR_EXPERIMENT     the path of the latest report (re-rendered if missing)
+    layerlab lr-find SETUP [--start 1e-7] [--end 10] [--steps 100] [--seed 0] [--out DIR]
+                                          Smith's learning-rate range test on a named set-up, with a plot
     layerlab demo                         a short end-to-end example
     layerlab bench ...                    benchmarks (``layerlab.bench``)
 
 The store is ``$LAYERLAB_HOME/runs.sqlite`` (default ``./runs/runs.sqlite``); reports go
-next to it under ``reports/`` unless ``--out`` says otherwise.
+next to it under ``reports/`` unless ``--out`` says otherwise (``lr-find``'s plots under
+``reports/lr_find/``).
 """
 
 from __future__ import annotations
@@ -117,9 +121,16 @@ def _cmd_run(args) -> int:
 
     try:
         if args.name == "lecture":
+            names = None
+            if args.topic is not None:
+                names = _topic_experiments(args.topic)
+                if isinstance(names, int):
+                    return names
             outcome = run_lecture(quick=args.quick, overrides=args.set, out_dir=args.out, seed=args.seed,
-                                  store=args.store, console=_console())
+                                  store=args.store, names=names, console=_console())
             return 0 if outcome.ok else 1
+        if args.topic is not None:
+            return _err(f"--topic applies to `layerlab run lecture` only, not to the experiment {args.name!r}")
         outcome = run_experiment(args.name, quick=args.quick, overrides=args.set, out_dir=args.out, seed=args.seed,
                                  store=args.store, console=_console())
     except KeyError as e:
@@ -127,6 +138,127 @@ def _cmd_run(args) -> int:
     except ConfigError as e:
         return _err(str(e))
     return 0 if outcome.ok else 1
+
+
+def _topic_experiments(topic: str) -> list[str] | int:
+    """The names of the experiments of ``topic`` in lecture order, or the exit status of an error."""
+    from .lab import all_experiments
+
+    exps = all_experiments()
+    topics = list(dict.fromkeys(e.topic for e in exps))
+    names = [e.name for e in exps if e.topic == topic]
+    if not names:
+        return _err(f"no experiments of topic {topic!r} (topics: {', '.join(repr(t) for t in topics) or 'none'})")
+    return names
+
+
+# -- lr-find ----------------------------------------------------------------------------------------------
+def _number(text: str, kind=float):
+    """``text`` as a finite number of ``kind`` (None if it is not one)."""
+    import math
+
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        return None
+    return value if kind is int or math.isfinite(value) else None
+
+
+def lr_find_plot(lrs, losses, suggestion: float, title: str):
+    """The range test's curve: smoothed loss against η (log x), the suggestion and the minimum marked."""
+    import math
+
+    import numpy as np
+
+    from .lab.figures import new_figure
+
+    fig, axes = new_figure(1, 1, panel=(5.0, 3.2), margins={"left": 0.75, "top": 0.45})
+    ax = axes[0, 0]
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    ax.plot(lrs, losses, color="#0072B2", linewidth=1.5, label="smoothed loss")
+    if losses.size:
+        i = int(np.argmin(losses))
+        ax.plot([lrs[i]], [losses[i]], "o", color="#009E73", label=f"minimum: {losses[i]:.4g} at η = {lrs[i]:.3g}")
+    if math.isfinite(suggestion):
+        ax.axvline(suggestion, color="#D55E00", linestyle="--", linewidth=1.2,
+                   label=f"suggestion (steepest descent): η = {suggestion:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel("loss (smoothed)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False, fontsize=7)
+    return fig
+
+
+def _cmd_lr_find(args) -> int:
+    start, end = _number(args.start), _number(args.end)
+    steps, seed = _number(args.steps, int), _number(args.seed, int)
+    for value, name, text in ((start, "--start", args.start), (end, "--end", args.end)):
+        if value is None or value <= 0:
+            return _err(f"lr-find: {name} must be a positive number, got {text!r}")
+    if not end > start:
+        return _err(f"lr-find: --end must be larger than --start, got start {start:g}, end {end:g}")
+    if steps is None or steps < 2:
+        return _err(f"lr-find: --steps must be an integer >= 2, got {args.steps!r}")
+    if seed is None or seed < 0:
+        return _err(f"lr-find: --seed must be a non-negative integer, got {args.seed!r}")
+
+    from .lab import setups
+
+    try:
+        setup = setups.get(args.setup)
+    except KeyError as e:
+        return _err(f"lr-find: {e.args[0]}")
+    try:
+        built = setup(seed)
+    except RuntimeError as e:  # e.g. Fashion-MNIST is missing
+        print(f"layerlab: lr-find {setup.name}: {e}", file=sys.stderr)
+        return 1
+    return _lr_find_report(setup, built, start, end, steps, seed, args.out)
+
+
+def _lr_find_report(setup, built, start: float, end: float, steps: int, seed: int, out) -> int:
+    import math
+
+    import numpy as np
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .lab.figures import save_png
+    from .store import layerlab_home
+    from .train import Trainer
+
+    trainer = Trainer(built.model, built.loss_fn, built.optimizer, metrics=(), progress=False, seed=seed)
+    console = _console()
+    with console.status(f"lr-find {setup.name}: {steps} steps, η from {start:g} to {end:g}"):
+        lrs, losses, suggestion = trainer.lr_find(built.loader, start=start, end=end, steps=steps)
+    out_dir = Path(out) if out is not None else layerlab_home() / "reports" / "lr_find"
+    path = out_dir / f"lr_find-{setup.name}-seed{seed}.png"
+    title = f"lr-find {setup.name} (seed {seed}): {len(lrs)} of {steps} steps, η {start:g} … {end:g}"
+    save_png(lr_find_plot(lrs, losses, suggestion, title), path)
+
+    table = Table(title=f"lr-find {escape(setup.name)} — {escape(setup.summary)}", title_justify="left")
+    table.add_column("", no_wrap=True)
+    table.add_column("value")
+    ratio = (end / start) ** (1 / (steps - 1))
+    table.add_row("η range", f"{start:g} … {end:g}, {steps} steps (×{ratio:.4g} per step)")
+    stopped = f", stopped early at η = {start * ratio ** len(lrs):.3g} (the loss diverged)" if len(lrs) < steps else ""
+    table.add_row("recorded", f"{len(lrs)} steps{stopped}")
+    if len(lrs):
+        i = int(np.argmin(losses))
+        table.add_row("minimum", f"loss {losses[i]:.4g} at η = {lrs[i]:.4g}")
+    if math.isfinite(suggestion):
+        j = int(np.argmin(np.abs(np.log(lrs) - math.log(suggestion))))
+        table.add_row("suggestion", f"η = {suggestion:.4g} (loss there {losses[j]:.4g}; steepest descent of the "
+                                    "smoothed loss on log axes)")
+    console.print(table)
+    if math.isfinite(suggestion):
+        print(f"suggested learning rate: {suggestion:.4g}")
+    else:
+        print(f"no suggestion: only {len(lrs)} step(s) recorded before the loss diverged (try a smaller --start "
+              "or --end, or more --steps)")
+    print(f"plot: {path}")
+    return 0 if math.isfinite(suggestion) else 1
 
 
 def _fmt_time(t: float | None) -> str:
@@ -231,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default: <store dir>/reports/...)")
     p.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     p.add_argument("--store", metavar="PATH", help="the run store (default $LAYERLAB_HOME/runs.sqlite)")
+    p.add_argument("--topic", metavar="TOPIC", help="with `lecture`: only the experiments of this topic")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("runs", help="the runs in the store")
@@ -247,6 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="write the re-rendered report here")
     p.add_argument("--store", metavar="PATH", help="the run store (default $LAYERLAB_HOME/runs.sqlite)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("lr-find", help="Smith's learning-rate range test (Trainer.lr_find) on a named set-up",
+                       description="Run Trainer.lr_find on a named set-up (layerlab.lab.setups): η grows "
+                                   "geometrically from --start to --end over --steps mini-batches. Prints the "
+                                   "suggested η (the steepest descent of the smoothed loss) and writes a plot "
+                                   "(default: $LAYERLAB_HOME/reports/lr_find/lr_find-SETUP-seedN.png).\n\n"
+                                   "set-ups: notes_fashion (784-500-500-500-10 tanh, Fashion-MNIST), "
+                                   "fashion_relu (784-256-256-10 ReLU, Fashion-MNIST), spirals (2-64-64-2 tanh, "
+                                   "no download)")
+    p.add_argument("setup", metavar="SETUP", help="a set-up name: notes_fashion, fashion_relu, spirals")
+    p.add_argument("--start", default="1e-7", metavar="ETA", help="the first η (default 1e-7)")
+    p.add_argument("--end", default="10", metavar="ETA", help="the last η (default 10)")
+    p.add_argument("--steps", default="100", metavar="N", help="mini-batches, one η each (default 100, >= 2)")
+    p.add_argument("--seed", default="0", metavar="N", help="initial weights and data order (default 0)")
+    p.add_argument("--out", metavar="DIR", help="where the plot goes (default $LAYERLAB_HOME/reports/lr_find)")
+    p.set_defaults(func=_cmd_lr_find)
 
     p = sub.add_parser("demo", help="the engine alone, the notes' MNIST network, then `run lecture --quick`")
     p.add_argument("--steps", type=int, default=1000, help="steps of the spirals example")

@@ -662,3 +662,11 @@ def test_a_trainer_run_is_unchanged_by_probes():
     for (_, p1), (_, p2) in zip(t1.model.named_parameters(), t2.model.named_parameters()):
         np.testing.assert_array_equal(p1.data, p2.data)
     assert all(p.records for p in probes)
+
+
+def test_a_single_module_class_selects_its_instances():
+    """``layers=nn.Linear`` (a class, which has ``named_modules`` as an attribute) selects every Linear."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    with ActivationStats(model, layers=nn.Linear) as probe:
+        model(ll.tensor(np.ones((2, 3), np.float32)))
+    assert probe.layer_names == ["0", "2"]

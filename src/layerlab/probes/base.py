@@ -123,7 +123,7 @@ class Probe(Callback):
         model = self._require_model(model)
         named = list(model.named_modules())
         sel = self.layers
-        if hasattr(sel, "named_modules"):  # a single module (modules are callable: test this first)
+        if hasattr(sel, "named_modules") and not isinstance(sel, type):  # one module (callable: test it first)
             sel = [sel]
         if sel is None:
             chosen = [(n, m) for n, m in named if self._default_layer(n, m)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -15,6 +17,9 @@ except ImportError:  # pragma: no cover
     torch = None
 else:
     torch.set_num_threads(1)  # stable timings and results on the 2-core CI machine
+
+# fsync only matters after a power cut, not a killed process; the tests that check it turn it back on
+os.environ.setdefault("LAYERLAB_FSYNC", "0")
 
 # derandomize: the same examples on every run, so CI is deterministic; no deadline: CI machines vary.
 settings.register_profile(

@@ -20,7 +20,6 @@ metadata, for checkpoints and other callers.
 from __future__ import annotations
 
 import json
-import json
 from pathlib import Path
 
 import numpy as np

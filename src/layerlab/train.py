@@ -11,6 +11,7 @@ callbacks too.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import warnings
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import random as _random
 from ._checks import int_at_least, nonnegative_float, nonnegative_int, positive_float, probability
-from .checkpoint import read_checkpoint, write_checkpoint
+from .checkpoint import HistoryJournal, open_checkpoint, write_checkpoint
 from .data import DataLoader, Subset, TensorDataset, get_batch
 from .nn.losses import l1_penalty
 from .optim.clip import clip_grad_norm
@@ -207,11 +208,25 @@ class Trainer:
             so that a run is reproducible from (model weights, seed).
         progress: show a progress bar (default: when stdout is a terminal).
         scheduler_interval: ``"step"`` or ``"epoch"``, overriding the scheduler's ``interval``.
+
+    The optimiser must be over the model's parameters: if none of its parameters belongs to the
+    model (it was built over another model, or a copy), training would change nothing and the
+    constructor raises ValueError. Optimiser parameters that are neither the model's nor the
+    loss's get a RuntimeWarning (they receive no gradient). Model parameters the optimiser does
+    not hold are allowed silently: that is how a part of a model is frozen.
+
+    Checkpoints (:meth:`save_checkpoint`, :meth:`load_checkpoint`, the :class:`Checkpoint`
+    callback, ``fit(resume_from=...)``): see :mod:`layerlab.checkpoint` for the format and the
+    crash-safety protocol. Loading validates the whole checkpoint first (types, ranges, shapes,
+    the optimiser's and scheduler's kinds, the loader position, the RNG states, the history);
+    a bad one raises ValueError or TypeError naming the checkpoint and the field, and leaves the
+    Trainer, model, optimiser, scheduler and loader exactly as they were.
     """
 
     def __init__(self, model, loss_fn, optimizer, scheduler=None, callbacks=(), metrics=("accuracy",),
                  clip_grad_norm: float | None = None, l1: float = 0.0, seed: int | None = 0,
                  progress: bool | None = None, scheduler_interval: str | None = None):
+        _check_optimizer_over_model(model, loss_fn, optimizer)
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -237,6 +252,7 @@ class Trainer:
         self.batches_per_epoch = None
         self._loader = None
         self._epoch_sums = None
+        self._journal = HistoryJournal()  # where the history stands in the checkpoint directory
 
     # -- the loop ---------------------------------------------------------------------
     def fit(self, train, epochs: int, val=None, resume_from=None) -> History:
@@ -511,40 +527,264 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Everything a resumed run needs: model, optimiser, scheduler, data position, RNG states."""
-        return {
+        """Everything a resumed run needs: model, optimiser (and its class name), scheduler (and its
+        class name), data position, RNG states, history, counters."""
+        return self._state(history=True)
+
+    def _state(self, history: bool) -> dict:
+        sd = {
             "step": self.step,
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "optimizer_kind": type(self.optimizer).__name__,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scheduler_kind": type(self.scheduler).__name__ if self.scheduler is not None else None,
+            "loader": self._loader.state_dict() if self._loader is not None and hasattr(self._loader, "state_dict") else None,
+            "rng": _random.module_rng_states(self.model),
+            "global_rng": _random.get_state(),
+            "epoch_sums": self._epoch_sums,
+        }
+        if history:
+            sd["history"] = self.history.state_dict()
+        return sd
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Restore a :meth:`state_dict`: validated in full first, then applied; on any error nothing changes."""
+        self._apply_state(self._stage(sd, "Trainer.load_state_dict"))
+        self._journal = HistoryJournal()
+
+    def save_checkpoint(self, root, keep: int | None = 2) -> Path:
+        """Write a checkpoint ``root/step-<N>`` (see :mod:`layerlab.checkpoint`); the history goes to the
+        append-only ``history.jsonl``, only the records since the last checkpoint are written."""
+        return write_checkpoint(root, self.step, self._state(history=False), keep=keep,
+                                history=(self.history.steps, self.history.epochs), journal=self._journal)
+
+    def load_checkpoint(self, path) -> None:
+        """Restore from a checkpoint directory, or from the newest intact one under a root.
+
+        The checkpoint is read and verified (sizes and SHA-256 of its files), then validated in full
+        against this Trainer; a bad one raises ValueError/TypeError naming the checkpoint and the
+        field, and leaves everything as it was.
+        """
+        loaded = open_checkpoint(path)
+        self._apply_state(self._stage(loaded.state, f"Trainer.load_checkpoint('{loaded.path}')"))
+        self._journal = loaded.journal if loaded.journal is not None else HistoryJournal()
+
+    # .. validation into a staging dict, then application ..................................
+    def _stage(self, sd, where: str) -> dict:
+        """Check every field of ``sd`` against this Trainer without changing anything; return the
+        values to apply. Raises TypeError (a wrong type) or ValueError (a wrong value, shape, kind,
+        a missing field), the message naming ``where`` and the field."""
+        def fail(field, msg, exc=ValueError):
+            raise exc(f"{where}: field '{field}': {msg}")
+
+        if not isinstance(sd, dict):
+            raise TypeError(f"{where}: expected a dict (a Trainer.state_dict()), got {type(sd).__name__}")
+        for key in ("step", "epoch", "model", "optimizer", "history"):
+            if key not in sd:
+                fail(key, "missing")
+        staged = {}
+        step = staged["step"] = _int_field(sd["step"], "step", 0, fail)
+        epoch = staged["epoch"] = _int_field(sd["epoch"], "epoch", 0, fail)
+        if epoch > step:
+            fail("epoch", f"{epoch} epochs cannot have been completed in {step} steps (an epoch takes at least one)")
+        staged["model"] = self._stage_model(sd["model"], fail)
+        probe_opt = self._stage_optimizer(sd, fail)
+        staged["optimizer"] = sd["optimizer"]
+        staged["scheduler"] = self._stage_scheduler(sd, probe_opt, fail)
+        staged["loader"] = self._stage_loader(sd.get("loader"), fail)
+        staged["rng"] = self._stage_rng(sd.get("rng"), fail)
+        g = sd.get("global_rng")
+        if g is not None:
+            _check_rng_state(g, _random.get_rng(), "global_rng", fail)
+        staged["global_rng"] = g
+        staged["history"] = _stage_history(sd["history"], step, epoch, fail)
+        staged["epoch_sums"] = self._stage_epoch_sums(sd.get("epoch_sums"), fail)
+        return staged
+
+    def _stage_model(self, model_sd, fail) -> dict:
+        if not isinstance(model_sd, dict):
+            fail("model", f"expected a dict name -> array, got {type(model_sd).__name__}", TypeError)
+        own = self.model.state_dict()
+        missing = [k for k in own if k not in model_sd]
+        unexpected = [k for k in model_sd if k not in own]
+        if missing or unexpected:
+            fail("model", "the saved model does not match this model's structure: "
+                 + (f"missing {missing}" if missing else "") + ("; " if missing and unexpected else "")
+                 + (f"unexpected {unexpected}" if unexpected else ""))
+        for k, target in own.items():
+            v = model_sd[k]
+            if not isinstance(v, np.ndarray):
+                fail(f"model['{k}']", f"expected an array, got {type(v).__name__}", TypeError)
+            if v.dtype.kind not in "biuf":
+                fail(f"model['{k}']", f"expected a numeric array, got dtype {v.dtype}", TypeError)
+            if v.shape != np.shape(target):
+                fail(f"model['{k}']", f"shape {v.shape}, this model's is {np.shape(target)}")
+            if v.dtype.kind == "f" and not _all_finite(v):
+                fail(f"model['{k}']", "holds NaN or Inf")
+        return model_sd
+
+    def _stage_optimizer(self, sd, fail):
+        opt_sd = sd["optimizer"]
+        mine = type(self.optimizer).__name__
+        if not isinstance(opt_sd, dict):
+            fail("optimizer", f"expected a dict (an optimiser's state_dict()), got {type(opt_sd).__name__}", TypeError)
+        for key, kind in (("state", dict), ("param_groups", list)):
+            if not isinstance(opt_sd.get(key), kind):
+                fail(f"optimizer.{key}", f"expected a {kind.__name__}, got {type(opt_sd.get(key)).__name__}", TypeError)
+        for i, grp in enumerate(opt_sd["param_groups"]):
+            if not isinstance(grp, dict) or not isinstance(grp.get("params"), list):
+                fail(f"optimizer.param_groups[{i}]", "expected a dict with a 'params' list", TypeError)
+        kind = sd.get("optimizer_kind")
+        if kind is not None:
+            if not isinstance(kind, str):
+                fail("optimizer_kind", f"expected a class name, got {type(kind).__name__}", TypeError)
+            if kind != mine:
+                fail("optimizer_kind", f"the checkpoint was written with {kind}, this Trainer's optimiser is {mine}; "
+                     "resume with the same optimiser class")
+        else:  # an older checkpoint: the hyper-parameter names tell the optimiser apart
+            defaults = getattr(self.optimizer, "defaults", {})
+            for i, grp in enumerate(opt_sd["param_groups"]):
+                foreign = sorted(k for k in grp if k != "params" and k not in defaults and k not in _SCHEDULER_GROUP_KEYS)
+                if foreign:
+                    fail(f"optimizer.param_groups[{i}]", f"hyper-parameters {foreign} that {mine} does not have: the "
+                         "checkpoint was written with another optimiser class")
+        for i, rec in opt_sd["state"].items():
+            if not isinstance(rec, dict):
+                fail(f"optimizer.state[{i}]", f"expected a dict, got {type(rec).__name__}", TypeError)
+            for key, v in rec.items():
+                if isinstance(v, np.ndarray):
+                    if v.dtype.kind not in "biuf":
+                        fail(f"optimizer.state[{i}].{key}", f"expected a numeric array, got dtype {v.dtype}", TypeError)
+                elif isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                    fail(f"optimizer.state[{i}].{key}", f"expected an array or a number, got {type(v).__name__}",
+                         TypeError)
+        probe = copy.copy(self.optimizer)  # load into a shallow copy: it gets new groups and state, ours stay
+        try:
+            probe.load_state_dict(opt_sd)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            fail("optimizer", f"{type(e).__name__}: {e}")
+        return probe
+
+    def _stage_scheduler(self, sd, probe_opt, fail):
+        sched_sd, kind = sd.get("scheduler"), sd.get("scheduler_kind")
+        if self.scheduler is None:
+            if sched_sd is not None:
+                fail("scheduler", f"the checkpoint holds the state of a {kind or 'scheduler'} but this Trainer has no "
+                     "scheduler; resuming without it would not continue the run")
+            return None
+        mine = type(self.scheduler).__name__
+        if sched_sd is None:
+            fail("scheduler", f"missing: this Trainer has a {mine} but the checkpoint holds no scheduler state "
+                 "(resuming would restart the schedule)")
+        if not isinstance(sched_sd, dict):
+            fail("scheduler", f"expected a dict (a scheduler's state_dict()), got {type(sched_sd).__name__}", TypeError)
+        if kind is not None and kind != mine:
+            fail("scheduler_kind", f"the checkpoint was written with {kind}, this Trainer's scheduler is {mine}")
+        if "last_epoch" not in sched_sd or "base_lrs" not in sched_sd:
+            fail("scheduler", f"needs 'last_epoch' and 'base_lrs', has {sorted(sched_sd)}")
+        _int_field(sched_sd["last_epoch"], "scheduler.last_epoch", -1, fail)
+        base = sched_sd["base_lrs"]
+        if not isinstance(base, list) or not all(_is_number(v) and math.isfinite(v) for v in base):
+            fail("scheduler.base_lrs", f"expected a list of finite numbers, got {base!r}", TypeError)
+        if len(base) != len(self.optimizer.param_groups):
+            fail("scheduler.base_lrs", f"{len(base)} values for {len(self.optimizer.param_groups)} parameter groups")
+        if hasattr(self.scheduler, "load_state_dict"):
+            try:  # a copy of the scheduler, driving the staged copy of the optimiser
+                probe = copy.deepcopy(self.scheduler, memo={id(self.optimizer): probe_opt})
+                probe.load_state_dict(sched_sd)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+                fail("scheduler", f"{type(e).__name__}: {e}")
+        return sched_sd
+
+    def _stage_loader(self, loader_sd, fail):
+        if self._loader is None or not hasattr(self._loader, "state_dict") or loader_sd is None:
+            return None
+        if not isinstance(loader_sd, dict):
+            fail("loader", f"expected a dict (a DataLoader's state_dict()), got {type(loader_sd).__name__}", TypeError)
+        probe = copy.copy(self._loader)
+        try:
+            probe.load_state_dict(loader_sd)
+        except (ValueError, KeyError) as e:
+            fail("loader", f"{e}")
+        except TypeError as e:
+            fail("loader", f"{e}", TypeError)
+        return loader_sd
+
+    def _stage_rng(self, rng_sd, fail) -> dict:
+        rng_sd = {} if rng_sd is None else rng_sd
+        if not isinstance(rng_sd, dict):
+            fail("rng", f"expected a dict generator key -> state, got {type(rng_sd).__name__}", TypeError)
+        gens = {key: getattr(owner, attr) for key, owner, attr in _random.module_generators(self.model)}
+        missing = sorted(set(gens) - set(rng_sd))
+        unexpected = sorted(set(rng_sd) - set(gens))
+        if missing or unexpected:
+            fail("rng", "the model's random generators do not match the checkpoint's: "
+                 + (f"no state for {missing}" if missing else "") + ("; " if missing and unexpected else "")
+                 + (f"states for generators this model lacks {unexpected}" if unexpected else ""))
+        for key, g in gens.items():
+            _check_rng_state(rng_sd[key], g, f"rng['{key}']", fail)
+        return rng_sd
+
+    def _stage_epoch_sums(self, sums, fail):
+        if sums is None:
+            return None
+        if not isinstance(sums, dict):
+            fail("epoch_sums", f"expected a dict or None, got {type(sums).__name__}", TypeError)
+        want = {"n", "loss", *(name for name, _ in self.metrics)}
+        if set(sums) != want:
+            fail("epoch_sums", f"keys {sorted(sums)}, this Trainer accumulates {sorted(want)} (other metrics?)")
+        for k, v in sums.items():
+            if not _is_number(v):
+                fail(f"epoch_sums['{k}']", f"expected a number, got {type(v).__name__}", TypeError)
+        if not sums["n"] >= 0:
+            fail("epoch_sums['n']", f"must be >= 0, got {sums['n']!r}")
+        return dict(sums)
+
+    def _apply_state(self, st: dict) -> None:
+        """Apply validated values; should anything still fail, everything is put back as it was."""
+        snap = self._snapshot()
+        try:
+            self.model.load_state_dict(st["model"])
+            self.optimizer.load_state_dict(st["optimizer"])
+            if self.scheduler is not None and st["scheduler"] is not None:
+                self.scheduler.load_state_dict(st["scheduler"])
+            if st["loader"] is not None:
+                self._loader.load_state_dict(st["loader"])
+            _random.load_module_rng_states(self.model, st["rng"])
+            if st["global_rng"] is not None:
+                _random.set_state(st["global_rng"])
+            self.history.load_state_dict(st["history"])
+            self.step, self.epoch = st["step"], st["epoch"]
+            self._epoch_sums = st["epoch_sums"]
+        except BaseException:
+            self._restore(snap)
+            raise
+
+    def _snapshot(self) -> dict:
+        return {
+            "model": {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None and hasattr(self.scheduler, "state_dict") else None,
             "loader": self._loader.state_dict() if self._loader is not None and hasattr(self._loader, "state_dict") else None,
             "rng": _random.module_rng_states(self.model),
             "global_rng": _random.get_state(),
             "history": self.history.state_dict(),
-            "epoch_sums": self._epoch_sums,
+            "counters": (self.step, self.epoch, self._epoch_sums),
         }
 
-    def load_state_dict(self, sd: dict) -> None:
-        self.model.load_state_dict(sd["model"])
-        self.optimizer.load_state_dict(sd["optimizer"])
-        if self.scheduler is not None and sd.get("scheduler") is not None:
-            self.scheduler.load_state_dict(sd["scheduler"])
-        if self._loader is not None and sd.get("loader") is not None:
-            self._loader.load_state_dict(sd["loader"])
-        _random.load_module_rng_states(self.model, sd.get("rng") or {})
-        if sd.get("global_rng") is not None:
-            _random.set_state(sd["global_rng"])
-        self.history.load_state_dict(sd["history"])
-        self.step = int(sd["step"])
-        self.epoch = int(sd["epoch"])
-        self._epoch_sums = sd.get("epoch_sums")
-
-    def save_checkpoint(self, root, keep: int | None = 2) -> Path:
-        return write_checkpoint(root, self.step, self.state_dict(), keep=keep)
-
-    def load_checkpoint(self, path) -> None:
-        self.load_state_dict(read_checkpoint(path))
+    def _restore(self, snap: dict) -> None:
+        self.model.load_state_dict(snap["model"])
+        self.optimizer.load_state_dict(snap["optimizer"])
+        if snap["scheduler"] is not None:
+            self.scheduler.load_state_dict(snap["scheduler"])
+        if snap["loader"] is not None:
+            self._loader.load_state_dict(snap["loader"])
+        _random.load_module_rng_states(self.model, snap["rng"])
+        _random.set_state(snap["global_rng"])
+        self.history.load_state_dict(snap["history"])
+        self.step, self.epoch, self._epoch_sums = snap["counters"]
 
     # -- helpers ----------------------------------------------------------------------------------
     def _call(self, hook: str, *args) -> None:
@@ -601,6 +841,75 @@ class Trainer:
                     f"Trainer: {what}: labels range over [{lo}, {hi}] but the last layer '{last_out[0]}' has "
                     f"{last_out[1]} outputs (classes 0..{last_out[1] - 1})"
                 )
+
+
+# keys a scheduler adds to an optimiser's parameter groups (OneCycleLR, every LRScheduler's initial_lr)
+_SCHEDULER_GROUP_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
+
+
+def _check_optimizer_over_model(model, loss_fn, optimizer) -> None:
+    """ValueError when none of the optimiser's parameters is the model's; a warning for those that are
+    neither the model's nor the loss's (see the Trainer docstring)."""
+    groups = getattr(optimizer, "param_groups", None)
+    params_of = getattr(model, "parameters", None)
+    if groups is None or params_of is None:
+        return
+    opt_params = [p for g in groups for p in g.get("params", ())]
+    if not opt_params:
+        return
+    model_ids = {id(p) for p in params_of()}
+    inside = sum(id(p) in model_ids for p in opt_params)
+    name = type(optimizer).__name__
+    if inside == 0:
+        raise ValueError(
+            f"Trainer: none of the {len(opt_params)} parameters of the optimiser ({name}) belongs to the model "
+            f"({type(model).__name__}, {len(model_ids)} parameters): it was built over other tensors (another "
+            f"model, or a copy of this one), so training would change nothing. Build it over this model, e.g. "
+            f"optim.{name}(model.parameters(), ...)")
+    loss_ids = {id(p) for p in loss_fn.parameters()} if callable(getattr(loss_fn, "parameters", None)) else set()
+    foreign = [p for p in opt_params if id(p) not in model_ids and id(p) not in loss_ids]
+    if foreign:
+        shapes = ", ".join(str(tuple(p.shape)) for p in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        warnings.warn(f"Trainer: {len(foreign)} of the {len(opt_params)} parameters of the optimiser ({name}) "
+                      f"belong neither to the model nor to the loss (shapes {shapes}); they get no gradient from "
+                      "training and will not change", RuntimeWarning, stacklevel=3)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _int_field(v, field: str, lo: int, fail) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        fail(field, f"expected an int, got {type(v).__name__} {v!r}", TypeError)
+    if v < lo:
+        fail(field, f"must be >= {lo}, got {v}")
+    return int(v)
+
+
+def _check_rng_state(state, gen, field: str, fail) -> None:
+    """Can ``state`` be loaded into a generator like ``gen``? Tried on a fresh one of the same kind."""
+    if not isinstance(state, dict):
+        fail(field, f"expected a generator state dict, got {type(state).__name__}", TypeError)
+    probe = np.random.Generator(type(gen.bit_generator)())
+    try:
+        _random.set_state(state, probe)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        fail(field, f"not a state of a {type(gen.bit_generator).__name__} generator ({type(e).__name__}: {e})")
+
+
+def _stage_history(h, step: int, epoch: int, fail) -> dict:
+    if not isinstance(h, dict):
+        fail("history", f"expected a dict with 'steps' and 'epochs', got {type(h).__name__}", TypeError)
+    out = {}
+    for key, limit, unit in (("steps", step, "steps"), ("epochs", epoch, "epochs")):
+        recs = h.get(key)
+        if not isinstance(recs, list) or not all(isinstance(r, dict) for r in recs):
+            fail(f"history.{key}", f"expected a list of dicts, got {type(recs).__name__}", TypeError)
+        if len(recs) > limit:
+            fail(f"history.{key}", f"{len(recs)} records for {limit} {unit}")
+        out[key] = recs
+    return out
 
 
 def _steepest_lr(lrs: np.ndarray, losses: np.ndarray) -> float:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .store import StoreError
 
 
 # -- help that lists the experiments ----------------------------------------------------------------
@@ -88,6 +89,34 @@ def _console():
     return make_console()
 
 
+def _count(least: int):
+    """An argparse type: an int ≥ ``least`` (a bad value is argparse's one-line usage error, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected an integer ≥ {least}, got {value}")
+        return value
+    parse.__name__ = "count"
+    return parse
+
+
+def _open_for_reading(path):
+    """The store at ``path`` for listing: read-write when possible (crashed runs get marked), else read-only
+    (a store someone shared, a read-only mount)."""
+    from .store import Store, default_store_path
+
+    try:
+        return Store(path)
+    except StoreError:
+        p = Path(path) if path is not None else default_store_path()
+        if not p.is_file():
+            raise
+        return Store(p, readonly=True)
+
+
 def _err(message: str) -> int:
     print(f"layerlab: {message}", file=sys.stderr)
     return 2
@@ -119,6 +148,8 @@ def _cmd_run(args) -> int:
     from .lab import ConfigError
     from .lab.runner import run_experiment, run_lecture
 
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        return _err(f"--out {args.out}: is a file; expected a directory (created when missing)")
     try:
         if args.name == "lecture":
             names = None
@@ -269,9 +300,7 @@ def _cmd_runs(args) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from .store import Store
-
-    with Store(args.store) as store:
+    with _open_for_reading(args.store) as store:
         runs = store.runs(args.experiment, status=args.status, limit=args.limit)
         path = store.path
     console = _console()
@@ -369,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="the runs in the store")
     p.add_argument("--experiment", "-e", help="only this experiment")
     p.add_argument("--status", choices=("running", "done", "failed", "crashed"))
-    p.add_argument("--limit", "-n", type=int, default=50, help="the newest N runs (default 50)")
+    p.add_argument("--limit", "-n", type=_count(1), default=50, help="the newest N runs (default 50)")
     p.add_argument("--store", metavar="PATH", help="the run store (default $LAYERLAB_HOME/runs.sqlite)")
     p.set_defaults(func=_cmd_runs)
 
@@ -398,8 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_lr_find)
 
     p = sub.add_parser("demo", help="the engine alone, the notes' MNIST network, then `run lecture --quick`")
-    p.add_argument("--steps", type=int, default=1000, help="steps of the spirals example")
-    p.add_argument("--epochs", type=int, default=3, help="epochs of the Fashion-MNIST network (0 skips it)")
+    p.add_argument("--steps", type=_count(1), default=1000, help="steps of the spirals example (≥ 1)")
+    p.add_argument("--epochs", type=_count(0), default=3, help="epochs of the Fashion-MNIST network (0 skips it)")
     p.add_argument("--no-lecture", dest="lecture", action="store_false", help="skip the lecture's experiments")
     p.set_defaults(func=_cmd_demo)
 
@@ -426,6 +455,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except StoreError as e:
+        return _err(str(e))
+    except OSError as e:  # a directory we cannot create or write (LAYERLAB_HOME, --out): one line, no traceback
+        where = f": {e.filename}" if e.filename else ""
+        return _err(f"{e.strerror or e}{where}")
 
 
 if __name__ == "__main__":

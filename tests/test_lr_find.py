@@ -195,3 +195,14 @@ def test_bad_data_raises_before_any_step():
     tr = mlp_trainer()
     with pytest.raises(ValueError, match="features per example"):
         tr.lr_find((x[:, :4], y))
+
+
+def test_the_suggestion_skips_the_first_points_of_the_moving_average():
+    """A noisy first pair of points (a steep but meaningless slope) is not suggested; the descent is."""
+    from layerlab.train import _steepest_lr
+
+    lrs = np.geomspace(1e-4, 1.0, 40)
+    losses = np.concatenate([[2.0, 1.5], np.full(18, 1.5), np.linspace(1.5, 0.5, 15), np.full(5, 0.6)])
+    assert _steepest_lr(lrs, losses, skip_start=0) == lrs[0]          # the noise wins without the skip
+    assert lrs[20] <= _steepest_lr(lrs, losses, skip_start=10) <= lrs[34]
+    assert _steepest_lr(lrs[:4], losses[:4], skip_start=10) in lrs[:4]  # too few points: keeps 3

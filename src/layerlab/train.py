@@ -328,7 +328,7 @@ class Trainer:
 
     # -- LR range test --------------------------------------------------------------------
     def lr_find(self, loader, start: float = 1e-7, end: float = 10.0, steps: int = 100, smooth: float = 0.98,
-                diverge: float = 4.0) -> tuple[np.ndarray, np.ndarray, float]:
+                diverge: float = 4.0, skip_start: int = 10) -> tuple[np.ndarray, np.ndarray, float]:
         r"""Smith's (2017) learning-rate range test; the Trainer is left exactly as it was.
 
         η grows geometrically, ``η_i = start·(end/start)^{i/(steps−1)}`` for mini-batch
@@ -340,8 +340,10 @@ class Trainer:
         or the loss or a gradient is not finite.
 
         Suggestion rule: the η of the steepest descent of the smoothed loss on log axes,
-        ``argmin_i  d log ℓ / d log η`` (central differences), over the recorded points up to the
-        minimum of ℓ. On a quadratic ½L‖w‖² a step multiplies the loss by (1 − ηL)², so the
+        ``argmin_i  d log ℓ / d log η`` (central differences), over the recorded points from the
+        ``skip_start``-th up to the minimum of ℓ. The first points are skipped (fastai's
+        ``skip_start=10``) because the moving average there holds one or two mini-batch losses, so
+        their slope is the noise between two batches, not the descent. On a quadratic ½L‖w‖² a step multiplies the loss by (1 − ηL)², so the
         per-step relative drop is largest at η = 1/L; the steepest point sits near there.
 
         Afterwards the model's parameters and buffers, the optimiser (state and every group's
@@ -355,6 +357,8 @@ class Trainer:
             steps: the number of mini-batches (>= 2).
             smooth: β of the moving average, in [0, 1) (0: the raw loss).
             diverge: the divergence factor (> 1).
+            skip_start: recorded points the suggestion ignores at the start (>= 0; fewer when the
+                test stopped early, so that at least 3 points remain).
 
         Returns:
             ``(lrs, losses, suggestion)``: float64 arrays of the η and the smoothed loss of each
@@ -370,6 +374,7 @@ class Trainer:
         diverge = positive_float(diverge, "diverge", where)
         if not diverge > 1.0:
             raise ValueError(f"{where}: diverge must be a finite number > 1, got {diverge!r}")
+        skip_start = nonnegative_int(skip_start, "skip_start", where)
         loader = self._as_loader(loader, shuffle=True)
         self._validate(loader, "lr_find data")
         snapshot = self._lr_find_snapshot(loader)
@@ -377,7 +382,7 @@ class Trainer:
             lrs, losses = self._lr_range(loader, start, end, steps, smooth, diverge)
         finally:
             self._lr_find_restore(loader, snapshot)
-        return lrs, losses, _steepest_lr(lrs, losses)
+        return lrs, losses, _steepest_lr(lrs, losses, skip_start)
 
     def _lr_range(self, loader, start, end, steps, smooth, diverge):
         groups = self.optimizer.param_groups
@@ -912,15 +917,17 @@ def _stage_history(h, step: int, epoch: int, fail) -> dict:
     return out
 
 
-def _steepest_lr(lrs: np.ndarray, losses: np.ndarray) -> float:
+def _steepest_lr(lrs: np.ndarray, losses: np.ndarray, skip_start: int = 0) -> float:
     """The η where the smoothed loss falls fastest on log-log axes, ``argmin d log ℓ / d log η``,
-    among the points up to the loss's minimum (NaN with fewer than 3 recorded points)."""
+    among the points from ``skip_start`` (fewer if needed to keep 3) up to the loss's minimum (NaN with
+    fewer than 3 recorded points)."""
     if len(lrs) < 3:
         return math.nan
-    last = int(np.argmin(losses)) + 1
+    first = min(int(skip_start), len(lrs) - 3)
+    last = max(int(np.argmin(losses[first:])) + first + 1, first + 2)
     logl = np.log(np.maximum(losses, np.finfo(np.float64).tiny))
     slope = np.gradient(logl, np.log(lrs))
-    return float(lrs[int(np.argmin(slope[:max(last, 2)]))])
+    return float(lrs[first + int(np.argmin(slope[first:last]))])
 
 
 def _first_nonfinite_parameter(model) -> str | None:

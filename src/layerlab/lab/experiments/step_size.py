@@ -75,9 +75,6 @@ STOP_WINDOW = 10
 #: lr_find's suggestion "lies in the good region" when log η_suggested is within the good region's ends in log η
 #: widened by this many grid steps on each side (half a step: the nearest grid point to the suggestion is good)
 LR_FIND_TOLERANCE = 0.5
-#: reported only (no verdict reads it): the steepest slope of a range test's curve past its first SLOPE_SKIP points,
-#: where the bias-corrected average still holds only a few mini-batch losses
-SLOPE_SKIP = 5
 #: the two lr_find ranges
 DEFAULT_RANGE = "the Trainer's default range"
 GRID_RANGE = "the sweep's grid"
@@ -447,15 +444,12 @@ def run(config: StepSizeConfig, ctx: Context) -> Result:
             f_lrs, f_losses, suggestion = trainer.lr_find(loader, start=start, end=end, steps=config.lr_find_steps)
         imin = int(np.argmin(f_losses)) if len(f_losses) else None
         slope = _log_slopes(f_lrs, f_losses)
-        late = int(np.argmin(slope[SLOPE_SKIP:imin + 1])) + SLOPE_SKIP if imin is not None and imin >= SLOPE_SKIP else None
         finds.append({"range": rng_name, "suggestion": float(suggestion), "start": float(start), "end": float(end),
                       "steps": config.lr_find_steps, "recorded": int(len(f_lrs)),
                       "η at min": float(f_lrs[imin]) if imin is not None else math.nan,
                       "min loss": float(f_losses[imin]) if imin is not None else math.nan,
                       "slope at suggestion": (float(slope[int(np.argmin(np.abs(f_lrs - suggestion)))])
                                               if math.isfinite(suggestion) else math.nan),
-                      f"steepest slope after point {SLOPE_SKIP}": float(slope[late]) if late is not None else math.nan,
-                      "its η": float(f_lrs[late]) if late is not None else math.nan,
                       "grid step (log10)": step, "lrs": [float(v) for v in f_lrs],
                       "losses": [float(v) for v in f_losses]})
 
@@ -542,9 +536,7 @@ def run(config: StepSizeConfig, ctx: Context) -> Result:
             + (f"[{iv[0]:.3g}, {iv[1]:.3g}] (good region {_e(c['good_lo'])} … {_e(c['good_hi'])})" if iv else
                "none (no good region)")
             + f"; lr_find recorded {f['recorded']} of {f['steps']} steps, minimum smoothed loss {_g(f['min loss'])} at "
-            f"η = {f['η at min']:.3g}; d log ℓ / d log η at the suggestion {f['slope at suggestion']:.3f}, steepest "
-            f"after the first {SLOPE_SKIP} points {f[f'steepest slope after point {SLOPE_SKIP}']:.3f} at η = "
-            f"{f['its η']:.3g}",
+            f"η = {f['η at min']:.3g}; d log ℓ / d log η at the suggestion {f['slope at suggestion']:.3f}",
             cond + f"; lr_find: η from {f['start']:g} to {f['end']:g} over {f['steps']} mini-batches (×"
             f"{(f['end'] / f['start']) ** (1 / (f['steps'] - 1)):.3g} per step), EMA smoothing 0.98, stopped at 4× the "
             "best smoothed loss; seed 0's initial weights and data order",
@@ -591,15 +583,6 @@ def run(config: StepSizeConfig, ctx: Context) -> Result:
         f"so runs are stopped when {STOP_WINDOW} losses average > {STOP_FACTOR:g}·ln 10; the stop-rule check runs "
         "one stopped η to the end without it.",
     ]
-    for f in finds:
-        if math.isfinite(f["suggestion"]) and f["recorded"] > SLOPE_SKIP and f["suggestion"] == f["lrs"][0]:
-            notes.append(
-                f"lr_find over {f['range']} suggests its very first η ({f['suggestion']:g}): lr_find's rule takes the "
-                "steepest d log ℓ / d log η up to the minimum, and at the first points the bias-corrected moving "
-                "average holds one or two mini-batch losses, whose difference over one step of η "
-                f"(×{(f['end'] / f['start']) ** (1 / (f['steps'] - 1)):.3g}) gives a slope of "
-                f"{f['slope at suggestion']:.3f}, steeper than the real descent's "
-                f"{f[f'steepest slope after point {SLOPE_SKIP}']:.3f} (at η = {f['its η']:.3g}).")
     return Result(claims=claims, records={"each run": rows, "per η": per_rec, "stuck or slow": long_rows,
                                           "stop rule check": stop_check,
                                           "lr_find": [{k: v for k, v in f.items() if k not in ("lrs", "losses")}

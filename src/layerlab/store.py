@@ -47,7 +47,7 @@ import numpy as np
 
 __all__ = [
     "Store", "StoreError", "Run", "RunInfo", "Series", "ProbeRecord", "Artifact", "STATUSES",
-    "layerlab_home", "default_store_path", "to_jsonable", "config_hash",
+    "layerlab_home", "default_store_path", "to_jsonable", "config_hash", "SweepInfo",
 ]
 
 STATUSES = ("running", "done", "failed", "crashed")
@@ -100,6 +100,32 @@ CREATE TABLE IF NOT EXISTS artifacts (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts (run, kind);
+"""
+
+
+#: Sweeps (``layerlab sweep``): added on the first ``start_sweep``/``record_run`` of a store, so stores written
+#: before them stay readable and unchanged until a sweep is run (every statement is IF NOT EXISTS).
+_SWEEP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    experiment TEXT NOT NULL,
+    grid       TEXT NOT NULL,
+    seeds      TEXT NOT NULL,
+    created    REAL NOT NULL,
+    key        TEXT,
+    quick      INTEGER,
+    overrides  TEXT,
+    version    TEXT
+);
+CREATE INDEX IF NOT EXISTS sweeps_key ON sweeps (key);
+CREATE TABLE IF NOT EXISTS sweep_runs (
+    sweep   INTEGER NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE,
+    run     INTEGER NOT NULL,
+    job     TEXT,
+    PRIMARY KEY (sweep, run)
+);
+CREATE INDEX IF NOT EXISTS sweep_runs_run ON sweep_runs (run);
+CREATE INDEX IF NOT EXISTS runs_config_hash ON runs (config_hash)
 """
 
 
@@ -538,6 +564,140 @@ class Store:
         """Row counts of a run in the metrics, probes and artifacts tables."""
         return {t: self._query(f"SELECT COUNT(*) FROM {t} WHERE run = ?", (int(run_id),))[0][0]
                 for t in ("metrics", "probes", "artifacts")}
+
+
+    # -- sweeps -------------------------------------------------------------------------------------
+    def _has_sweep_tables(self) -> bool:
+        return bool(self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sweep_runs'").fetchone())
+
+    def _ensure_sweep_tables(self) -> None:
+        if self._has_sweep_tables():
+            return
+        with self._transaction() as cur:
+            for statement in _SWEEP_SCHEMA.split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+
+    def start_sweep(self, experiment: str, grid: Mapping[str, Any], seeds: Any, *, key: str | None = None,
+                    quick: bool = False, overrides: Any = None) -> int:
+        """Record a sweep (``grid``: {config key: [values]}, ``seeds``: the seeds) and return its id.
+
+        With ``key`` (a hash of the sweep's definition), an existing sweep of that key is returned
+        instead of a new one: a restarted sweep keeps its id and its finished runs.
+        """
+        from . import __version__
+
+        self._ensure_sweep_tables()
+        with self._transaction() as cur:
+            if key is not None:
+                row = cur.execute("SELECT id FROM sweeps WHERE key = ? ORDER BY id DESC LIMIT 1", (key,)).fetchone()
+                if row:
+                    return int(row[0])
+            cur.execute("INSERT INTO sweeps (experiment, grid, seeds, created, key, quick, overrides, version) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (experiment, _dumps(grid), _dumps(seeds), time.time(), key, int(bool(quick)),
+                         _dumps(overrides or {}), __version__))
+            return int(cur.lastrowid)
+
+    def add_sweep_run(self, sweep_id: int, run_id: int, job: str | None = None) -> None:
+        """Link an existing run (e.g. a cached one) to a sweep; linking twice is a no-op."""
+        self._ensure_sweep_tables()
+        with self._transaction() as cur:
+            cur.execute("INSERT OR IGNORE INTO sweep_runs (sweep, run, job) VALUES (?, ?, ?)",
+                        (int(sweep_id), int(run_id), job))
+
+    def sweeps(self) -> list[SweepInfo]:
+        """Every sweep, oldest first, with the number of runs linked to it."""
+        if not self._has_sweep_tables():
+            return []
+        rows = self._query("SELECT s.id, s.experiment, s.grid, s.seeds, s.created, s.key, s.quick, s.overrides, "
+                           "s.version, (SELECT COUNT(*) FROM sweep_runs r JOIN runs ON runs.id = r.run "
+                           "WHERE r.sweep = s.id) FROM sweeps s ORDER BY s.id")
+        return [SweepInfo(sid, exp, json.loads(grid), json.loads(seeds), created, key, bool(quick),
+                          json.loads(ov) if ov else {}, version, n)
+                for sid, exp, grid, seeds, created, key, quick, ov, version, n in rows]
+
+    def get_sweep(self, sweep_id: int) -> SweepInfo:
+        for s in self.sweeps():
+            if s.id == int(sweep_id):
+                return s
+        raise KeyError(f"Store: no sweep with id {sweep_id} in {self.path}")
+
+    def sweep_runs(self, sweep_id: int, status: str | None = None) -> list[RunInfo]:
+        """The runs of sweep ``sweep_id`` (finished in it or reused from the cache), oldest first."""
+        if not self._has_sweep_tables():
+            return []
+        cols = ", ".join(f"runs.{c.strip()}" for c in _RUN_COLUMNS.split(","))
+        sql = f"SELECT {cols} FROM runs JOIN sweep_runs ON sweep_runs.run = runs.id WHERE sweep_runs.sweep = ?"
+        params: list = [int(sweep_id)]
+        if status is not None:
+            sql += " AND runs.status = ?"
+            params.append(status)
+        return [_run_info(r) for r in self._query(sql + " ORDER BY runs.id", params)]
+
+    def record_run(self, experiment: str, config: Any, seed: int | None, *, status: str, error: str | None = None,
+                   result: Any = None, metrics: Any = (), probes: Any = (), artifacts: Any = (),
+                   started: float | None = None, finished: float | None = None, version: str | None = None,
+                   pid: int | None = None, hostname: str | None = None, sweep: int | None = None,
+                   job: str | None = None) -> int:
+        """Insert a finished run computed elsewhere (a sweep worker), all in ONE transaction; return its id.
+
+        The run appears whole (row, metrics, probe records, artifacts, sweep link) or not at all, so
+        a driver killed mid-sweep never leaves a half-recorded run. ``metrics`` are ``(step, name,
+        value)``, ``probes`` ``(step, layer, stat, value, data_json)`` rows as a ``Run`` would write
+        them, ``artifacts`` ``(path, kind)``. A ``"run_id"`` key in a dict ``result`` is set to the id.
+        """
+        from . import __version__
+
+        if status not in ("done", "failed"):
+            raise ValueError(f"Store.record_run: status must be 'done' or 'failed', got {status!r}")
+        cfg = to_jsonable({} if config is None else config)
+        if not isinstance(cfg, dict):
+            raise TypeError(f"Store.record_run: config must be a dataclass or a mapping, got {type(config).__name__}")
+        now = time.time()
+        started = now if started is None else float(started)
+        finished = now if finished is None else float(finished)
+        if sweep is not None:
+            self._ensure_sweep_tables()
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO runs (experiment, config, config_hash, seed, status, started, finished, updated, version,"
+                " error, pid, hostname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (experiment, json.dumps(cfg, sort_keys=True), config_hash(experiment, cfg, seed),
+                 None if seed is None else int(seed), status, started, finished, finished,
+                 version or __version__, error, pid, hostname))
+            run_id = int(cur.lastrowid)
+            if isinstance(result, Mapping) and "run_id" in result:
+                result = {**result, "run_id": run_id}
+            if result is not None:
+                cur.execute("UPDATE runs SET result = ? WHERE id = ?", (_dumps(result), run_id))
+            cur.executemany("INSERT INTO metrics (run, step, name, value) VALUES (?, ?, ?, ?)",
+                            [(run_id, int(s), str(n), None if v is None else float(v)) for s, n, v in metrics])
+            cur.executemany("INSERT INTO probes (run, step, layer, stat, value, data) VALUES (?, ?, ?, ?, ?, ?)",
+                            [(run_id, int(s), str(lay), str(st), v, d) for s, lay, st, v, d in probes])
+            cur.executemany("INSERT INTO artifacts (run, path, kind, created) VALUES (?, ?, ?, ?)",
+                            [(run_id, str(p), str(k), now) for p, k in artifacts])
+            if sweep is not None:
+                cur.execute("INSERT OR IGNORE INTO sweep_runs (sweep, run, job) VALUES (?, ?, ?)",
+                            (int(sweep), run_id, job))
+        return run_id
+
+
+@dataclasses.dataclass
+class SweepInfo:
+    """One row of the ``sweeps`` table, decoded; ``n_runs`` = runs linked to it."""
+
+    id: int
+    experiment: str
+    grid: dict
+    seeds: list
+    created: float
+    key: str | None
+    quick: bool
+    overrides: dict
+    version: str | None
+    n_runs: int
 
 
 def _series(pairs) -> Series:

@@ -25,7 +25,7 @@ from .registry import Experiment, all_experiments, get, import_errors, load_expe
 from .report import claims_table, lecture_table, write_index, write_report, write_text_atomic
 
 __all__ = ["run_experiment", "run_lecture", "Outcome", "LectureOutcome", "RichProgress", "make_console",
-           "reports_root", "render_run_report", "split_lecture_overrides"]
+           "reports_root", "render_run_report", "split_lecture_overrides", "run_detached", "record_detached"]
 
 
 # -- progress --------------------------------------------------------------------------------------
@@ -266,6 +266,137 @@ def _run_one(exp: Experiment, config, *, quick: bool, seed: int, store: Store, o
                        claims_path, data, error)
 
 
+# -- one experiment away from the store (sweep workers) ------------------------------------------------------------
+class _RecordingRun:
+    """Stands in for a store ``Run`` in a worker: keeps what the experiment logs, in the rows a ``Run`` would
+    write, for the driver (the only writer of the store) to record with ``record_detached``."""
+
+    id = None
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.metrics: list[tuple] = []    # (step, name, value)
+        self.probes: list[tuple] = []     # (step, layer, stat, value, data_json)
+        self.artifacts: list[tuple] = []  # (path relative to the output directory, or absolute; kind)
+
+    def log_metric(self, step, name, value) -> None:
+        from ..store import _scalar
+
+        self.metrics.append((int(step), str(name), _scalar(value, f"Run.log_metric({name!r})")))
+
+    def log_metrics(self, step, values) -> None:
+        from ..store import _scalar
+
+        step = int(step)
+        self.metrics.extend((step, str(k), _scalar(v, f"Run.log_metrics({k!r})")) for k, v in values.items())
+
+    def _probe_row(self, step, layer, stat, value) -> tuple:
+        import numpy as np
+
+        if np.ndim(value) == 0:
+            return (int(step), str(layer), str(stat), float(value), None)
+        return (int(step), str(layer), str(stat), None, json.dumps(np.asarray(value, dtype=np.float64).tolist()))
+
+    def log_probe(self, step, layer, stat, value) -> None:
+        self.probes.append(self._probe_row(step, layer, stat, value))
+
+    def log_probes(self, step, layer, stats) -> None:
+        self.probes.extend(self._probe_row(step, layer, k, v) for k, v in stats.items())
+
+    def add_artifact(self, path, kind) -> None:
+        p = Path(path).resolve()
+        rel = os.path.relpath(p, self.root) if p.is_relative_to(self.root) else None
+        self.artifacts.append((rel, str(p), str(kind)))
+
+    def set_result(self, result) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+def run_detached(exp: Experiment | str, config=None, *, quick: bool = False, seed: int = 0, progress=None) -> dict:
+    """Run one experiment with NO store (a sweep worker); return a picklable payload for ``record_detached``.
+
+    The experiment runs exactly as under ``run_experiment`` (same seeding, same Context), in a
+    temporary output directory; the payload carries the result dict (``data``: status, claims,
+    records, figures, notes, error), every file the run wrote (``files``: {relative path: bytes}),
+    and the metric/probe rows and artifacts it logged. An exception inside the experiment gives
+    ``data["status"] == "failed"`` with the traceback, as in ``run_experiment``.
+    """
+    import socket
+    import tempfile
+
+    from .. import __version__
+
+    exp = get(exp) if isinstance(exp, str) else exp
+    config = exp.make_config(quick) if config is None else config
+    started = time.time()
+    data = {"experiment": exp.name, "topic": exp.topic, "summary": exp.summary, "seed": int(seed),
+            "quick": bool(quick), "config": to_jsonable(config), "status": "running", "error": None,
+            "started": started, "elapsed": None, "layerlab_version": __version__, "store": None,
+            "claims": [], "figures": [], "records": [], "notes": [], "run_id": None, "out_dir": None}
+    with tempfile.TemporaryDirectory(prefix=f"layerlab-{exp.name}-") as tmp:
+        rec = _RecordingRun(Path(tmp))
+        try:
+            _seed_global(seed)
+            ctx = Context(Path(tmp), seed=seed, run=rec, progress=progress, quick=quick, experiment=exp.name)
+            result = _check_result(exp(config, ctx), exp)
+            figures = _collect_figures(result, ctx, exp)
+            notes = result.notes
+            data.update(status="done", claims=[c.to_dict() for c in result.claims], figures=figures,
+                        records=to_jsonable(result.records),
+                        notes=[notes] if isinstance(notes, str) and notes else list(notes or []),
+                        elapsed=time.time() - started)
+        except Exception as e:
+            data.update(status="failed", error="".join(traceback.format_exception(e)).rstrip(),
+                        elapsed=time.time() - started, claims=[], figures=[])
+        root = Path(tmp)
+        files = {f.relative_to(root).as_posix(): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+    return {"data": data, "files": files, "metrics": rec.metrics, "probes": rec.probes, "artifacts": rec.artifacts,
+            "finished": time.time(), "pid": os.getpid(), "hostname": socket.gethostname()}
+
+
+def record_detached(store: Store, payload: dict, out_dir: str | os.PathLike, *, sweep: int | None = None,
+                    job: str | None = None) -> Outcome:
+    """Record a ``run_detached`` payload as ONE store run (one transaction) and write its files to ``out_dir``.
+
+    The figures (and any other file the run wrote) go to ``out_dir`` first, then the run row with
+    its metrics, probe records, artifacts and result (and its link to ``sweep``), then
+    ``claims.json`` and ``report.html`` — the same files and rows ``run_experiment`` leaves.
+    """
+    from ..fileio import atomic_write_bytes
+
+    data = dict(payload["data"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for rel, blob in payload.get("files", {}).items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, blob)
+    data.update(out_dir=str(out.resolve()), store=str(store.path), run_id=None)
+    ok = data.get("status") == "done"
+    claims_path, report_path = (out / "claims.json").resolve(), (out / "report.html").resolve()
+    artifacts = [(str((out / rel).resolve()) if rel is not None else path, kind)
+                 for rel, path, kind in payload.get("artifacts", [])]
+    artifacts += [(str(claims_path), "claims"), (str(report_path), "report")] if ok else [(str(report_path), "report")]
+    run_id = store.record_run(data["experiment"], data.get("config") or {}, data.get("seed"),
+                              status="done" if ok else "failed", error=None if ok else data.get("error"),
+                              result=data, metrics=payload.get("metrics", ()), probes=payload.get("probes", ()),
+                              artifacts=artifacts, started=data.get("started"), finished=payload.get("finished"),
+                              version=data.get("layerlab_version"), pid=payload.get("pid"),
+                              hostname=payload.get("hostname"), sweep=sweep, job=job)
+    data["run_id"] = run_id
+    try:
+        write_text_atomic(claims_path, json.dumps(data, indent=2, ensure_ascii=False))
+        write_report(data, out)
+    except Exception:
+        if ok:
+            raise
+        claims_path = report_path = None  # the original error matters more than a report of it
+    if ok:
+        return Outcome(data["experiment"], "done", run_id, out, report_path, claims_path, data)
+    return Outcome(data["experiment"], "failed", run_id, out, report_path, claims_path, data, data.get("error"))
+
+
 def _show_outcome(console, o: Outcome, index: int | None = None, total: int | None = None) -> None:
     from rich.markup import escape
 
@@ -347,9 +478,14 @@ def _lecture_dir(root: Path) -> Path:
 
 def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out_dir: str | os.PathLike | None = None,
                 seed: int = 0, store: Store | str | None = None, *, names: Sequence[str] | None = None,
-                console=None, show: bool = True) -> LectureOutcome:
+                console=None, show: bool = True, workers: int | None = None,
+                scheduler: str | None = None) -> LectureOutcome:
     """Run every experiment (or ``names``) in lecture order; write each report under ``out_dir/<name>/``
-    and ``out_dir/index.html`` with every claim. ``--set`` items go to the experiments that have the key."""
+    and ``out_dir/index.html`` with every claim. ``--set`` items go to the experiments that have the key.
+
+    ``workers=N`` runs the experiments on N local worker processes (``scheduler="tcp://HOST:PORT"``: on
+    a Dask cluster) through ``layerlab.sweep``; this process stays the only writer of the store, and
+    the stored runs, records and files are those of the serial lecture (same configs, same seed)."""
     load_experiments()
     exps = [get(n) for n in names] if names is not None else all_experiments()
     per_exp = split_lecture_overrides(exps, overrides)
@@ -361,19 +497,22 @@ def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out
         root = Path(out_dir) if out_dir is not None else _lecture_dir(reports_root(db))
         outcomes: list[Outcome] = []
         progress, live = _progress_for(console, show)
-        with live:
-            overall = progress.task("lecture", total=len(exps))
-            for i, exp in enumerate(exps, 1):
-                if show and not isinstance(progress, RichProgress):
-                    console.print(f"[{i}/{len(exps)}] {exp.name} …", highlight=False, markup=False)
-                with progress.task(exp.name, total=None):
-                    o = _run_one(exp, configs[exp.name], quick=quick, seed=seed, store=db, out_dir=root / exp.name,
-                                 progress=progress)
-                outcomes.append(o)
-                overall.advance(1)
-                if show:
-                    _show_outcome(console, o, i, len(exps))
-            overall.close()
+        if workers is not None or scheduler is not None:
+            outcomes = _lecture_in_parallel(exps, configs, quick, seed, db, root, workers, scheduler, console, show)
+        else:
+            with live:
+                overall = progress.task("lecture", total=len(exps))
+                for i, exp in enumerate(exps, 1):
+                    if show and not isinstance(progress, RichProgress):
+                        console.print(f"[{i}/{len(exps)}] {exp.name} …", highlight=False, markup=False)
+                    with progress.task(exp.name, total=None):
+                        o = _run_one(exp, configs[exp.name], quick=quick, seed=seed, store=db, out_dir=root / exp.name,
+                                     progress=progress)
+                    outcomes.append(o)
+                    overall.advance(1)
+                    if show:
+                        _show_outcome(console, o, i, len(exps))
+                overall.close()
         entries = []
         for o in outcomes:
             e = dict(o.data)
@@ -399,6 +538,23 @@ def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out
     finally:
         if own:
             db.close()
+
+
+def _lecture_in_parallel(exps, configs, quick, seed, db, root, workers, scheduler, console, show) -> list[Outcome]:
+    """The lecture's experiments as jobs of the sweep executor (no cache: a lecture always runs), in lecture order."""
+    from ..sweep import Job, execute
+
+    jobs = [Job.make(e, configs[e.name], seed, quick, out_dir=root / e.name, label=e.name) for e in exps]
+    shown = [0]
+
+    def on_result(res) -> None:
+        shown[0] += 1
+        if show and res.outcome is not None:
+            _show_outcome(console, res.outcome, shown[0], len(jobs))
+
+    results = execute(jobs, db, workers=workers, scheduler=scheduler, use_cache=False, console=console, show=show,
+                      title="lecture", lines=False, on_result=on_result)
+    return [r.outcome for r in results]
 
 
 # -- re-rendering from the store ------------------------------------------------------------------------------------

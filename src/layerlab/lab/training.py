@@ -92,8 +92,9 @@ class _StopAfter(Callback):
 
 
 def fit_iterations(ctx, model, optimizer, x, y, iterations: int, batch_size: int, label: str,
-                   loss_fn=None, callbacks=(), seed: int = 0) -> dict:
-    """Train for exactly ``iterations`` mini-batch steps (shuffled, seeded) with a lab Trainer.
+                   loss_fn=None, callbacks=(), seed: int = 0, **trainer_kwargs) -> dict:
+    """Train for exactly ``iterations`` mini-batch steps (shuffled, seeded) with a lab Trainer
+    (``trainer_kwargs``, e.g. ``scheduler=``, go to the Trainer).
 
     Returns {"losses": per-step losses, "diverged": None or the step at which the loss or a
     gradient became non-finite (the NaN guard stops the run there, the bad update not applied),
@@ -101,7 +102,7 @@ def fit_iterations(ctx, model, optimizer, x, y, iterations: int, batch_size: int
     """
     loader = data.DataLoader(data.TensorDataset(x, y), batch_size=batch_size, shuffle=True, seed=seed)
     trainer = ctx.trainer(model, loss_fn or nn.CrossEntropyLoss(), optimizer, label=label,
-                          callbacks=[_StopAfter(iterations), *callbacks])
+                          callbacks=[_StopAfter(iterations), *callbacks], **trainer_kwargs)
     epochs = -(-iterations // len(loader))
     diverged = None
     try:

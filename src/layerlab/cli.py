@@ -158,10 +158,12 @@ def _cmd_run(args) -> int:
                 if isinstance(names, int):
                     return names
             outcome = run_lecture(quick=args.quick, overrides=args.set, out_dir=args.out, seed=args.seed,
-                                  store=args.store, names=names, console=_console())
+                                  store=args.store, names=names, console=_console(), workers=args.workers,
+                                  scheduler=args.scheduler)
             return 0 if outcome.ok else 1
-        if args.topic is not None:
-            return _err(f"--topic applies to `layerlab run lecture` only, not to the experiment {args.name!r}")
+        for flag in ("topic", "workers", "scheduler"):
+            if getattr(args, flag) is not None:
+                return _err(f"--{flag} applies to `layerlab run lecture` only, not to the experiment {args.name!r}")
         outcome = run_experiment(args.name, quick=args.quick, overrides=args.set, out_dir=args.out, seed=args.seed,
                                  store=args.store, console=_console())
     except KeyError as e:
@@ -301,7 +303,12 @@ def _cmd_runs(args) -> int:
     from rich.table import Table
 
     with _open_for_reading(args.store) as store:
-        runs = store.runs(args.experiment, status=args.status, limit=args.limit)
+        if args.sweep is not None:
+            if args.sweep not in {w.id for w in store.sweeps()}:
+                return _err(f"no sweep {args.sweep} in {store.path}")
+            runs = store.sweep_runs(args.sweep, status=args.status)
+        else:
+            runs = store.runs(args.experiment, status=args.status, limit=args.limit)
         path = store.path
     console = _console()
     if not runs:
@@ -391,13 +398,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config field (repeatable); bad keys list the valid ones")
     p.add_argument("--out", metavar="DIR", help="output directory (default: <store dir>/reports/...)")
     p.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
+    p.add_argument("--workers", type=_count(0), metavar="N",
+                   help="with `lecture`: run the experiments on N worker processes (0: in this process)")
+    p.add_argument("--scheduler", metavar="ADDR", help="with `lecture`: a Dask scheduler, tcp://HOST:PORT")
     p.add_argument("--store", metavar="PATH", help="the run store (default $LAYERLAB_HOME/runs.sqlite)")
     p.add_argument("--topic", metavar="TOPIC", help="with `lecture`: only the experiments of this topic")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser("sweep", help="an experiment over a grid of config values × seeds (local workers or Dask)",
+                       description="Run EXPERIMENT for every combination of the --grid values and every seed, on "
+                                   "local worker processes or a Dask cluster; finished jobs in the store are not "
+                                   "run again. A figure per swept key and a table are written.")
+    from . import sweep as _sweep
+
+    _sweep.add_arguments(p)
+    p.set_defaults(func=lambda a: _sweep.cli_sweep(a, console=_console()))
+
     p = sub.add_parser("runs", help="the runs in the store")
     p.add_argument("--experiment", "-e", help="only this experiment")
     p.add_argument("--status", choices=("running", "done", "failed", "crashed"))
+    p.add_argument("--sweep", type=_count(1), metavar="ID", help="only the runs of this sweep")
     p.add_argument("--limit", "-n", type=_count(1), default=50, help="the newest N runs (default 50)")
     p.add_argument("--store", metavar="PATH", help="the run store (default $LAYERLAB_HOME/runs.sqlite)")
     p.set_defaults(func=_cmd_runs)

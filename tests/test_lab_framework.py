@@ -266,7 +266,8 @@ def test_the_core_names_no_experiment_module():
 # the public API an experiment may import besides the lab core
 _PUBLIC = {"layerlab", "layerlab.nn", "layerlab.optim", "layerlab.data", "layerlab.probes", "layerlab.train",
            "layerlab.ensemble", "layerlab.pretrain",
-           "layerlab.lab", "layerlab.lab.stats", "layerlab.lab.training", "layerlab.lab.figures", "layerlab.lab.setups"}
+           "layerlab.lab", "layerlab.lab.stats", "layerlab.lab.training", "layerlab.lab.figures", "layerlab.lab.setups",
+           "layerlab.search"}
 
 
 @pytest.mark.parametrize("path", _experiment_modules(), ids=lambda p: p.stem)

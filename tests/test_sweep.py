@@ -320,19 +320,3 @@ def test_run_lecture_with_workers_stores_what_the_serial_lecture_stores(toy_exp,
         assert _by_job_run(a, serial.outcomes[0].run_id) == _by_job_run(b, par.outcomes[0].run_id)
         assert (tmp_path / "lb" / "index.html").is_file() and (tmp_path / "lb" / TOY / "report.html").is_file()
 
-
-def test_the_cli_sweeps_and_lists_a_sweeps_runs(tmp_path, capsys):
-    from layerlab.cli import main
-
-    store = str(tmp_path / "runs.sqlite")
-    assert main(["sweep", "init_identity", "--grid", "depth=3,4", "--workers", "0", "--quick", "--store", store,
-                 "--out", str(tmp_path / "o")]) == 0
-    assert (tmp_path / "o" / "depth.png").read_bytes().startswith(b"\x89PNG")
-    capsys.readouterr()
-    assert main(["runs", "--sweep", "1", "--store", store]) == 0
-    assert capsys.readouterr().out.count("init_identity") == 2
-    assert main(["runs", "--sweep", "9", "--store", store]) == 2
-    assert main(["sweep", "init_identity", "--store", store]) == 2  # no --grid
-    assert main(["sweep", "init_identity", "--grid", "depth=3", "--quick", "--workers", "0", "--store", store,
-                 "--out", str(tmp_path / "o2")]) == 0
-    assert "ran 0" in capsys.readouterr().out  # cached: runs nothing

@@ -414,6 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep.add_arguments(p)
     p.set_defaults(func=lambda a: _sweep.cli_sweep(a, console=_console()))
 
+    p = sub.add_parser("search", help="automatic search for activation functions (Ramachandran et al. 2017)",
+                       description="Random search plus an evolutionary step over the paper's space of unary and "
+                                   "binary functions; every candidate is filtered, gradchecked and scored by a "
+                                   "short training run on MNIST-1D. Prints a leaderboard.")
+    from . import search as _search
+
+    _search.add_arguments(p)
+    p.set_defaults(func=_search.cli_search)
+
     p = sub.add_parser("runs", help="the runs in the store")
     p.add_argument("--experiment", "-e", help="only this experiment")
     p.add_argument("--status", choices=("running", "done", "failed", "crashed"))

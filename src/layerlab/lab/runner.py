@@ -214,6 +214,17 @@ def _check_result(result: Any, exp: Experiment) -> Result:
     return result
 
 
+def _execute(exp: Experiment, config, ctx: Context, seed: int, started: float) -> dict:
+    """Run ``exp`` in ``ctx`` (the global generators seeded first); the fields of a finished run's data."""
+    _seed_global(seed)
+    result = _check_result(exp(config, ctx), exp)
+    notes = result.notes
+    return dict(status="done", claims=[c.to_dict() for c in result.claims], figures=_collect_figures(result, ctx, exp),
+                records=to_jsonable(result.records),
+                notes=[notes] if isinstance(notes, str) and notes else list(notes or []),
+                elapsed=time.time() - started)
+
+
 def _base_data(exp: Experiment, config, seed: int, quick: bool, store: Store, started: float) -> dict:
     from .. import __version__
 
@@ -233,15 +244,8 @@ def _run_one(exp: Experiment, config, *, quick: bool, seed: int, store: Store, o
             run_id = data["run_id"] = run.id
             out = Path(out_dir) if out_dir is not None else reports_root(store) / f"{exp.name}-{run.id}"
             data["out_dir"] = str(out.resolve())
-            _seed_global(seed)
-            ctx = Context(out, seed=seed, run=run, progress=progress, quick=quick, experiment=exp.name)
-            result = _check_result(exp(config, ctx), exp)
-            figures = _collect_figures(result, ctx, exp)
-            notes = result.notes
-            data.update(status="done", claims=[c.to_dict() for c in result.claims], figures=figures,
-                        records=to_jsonable(result.records),
-                        notes=[notes] if isinstance(notes, str) and notes else list(notes or []),
-                        elapsed=time.time() - started)
+            data.update(_execute(exp, config, Context(out, seed=seed, run=run, progress=progress, quick=quick,
+                                                      experiment=exp.name), seed, started))
             claims_path = write_text_atomic(out / "claims.json", json.dumps(data, indent=2, ensure_ascii=False))
             report_path = write_report(data, out)
             run.add_artifact(claims_path.resolve(), "claims")
@@ -337,15 +341,8 @@ def run_detached(exp: Experiment | str, config=None, *, quick: bool = False, see
     with tempfile.TemporaryDirectory(prefix=f"layerlab-{exp.name}-") as tmp:
         rec = _RecordingRun(Path(tmp))
         try:
-            _seed_global(seed)
-            ctx = Context(Path(tmp), seed=seed, run=rec, progress=progress, quick=quick, experiment=exp.name)
-            result = _check_result(exp(config, ctx), exp)
-            figures = _collect_figures(result, ctx, exp)
-            notes = result.notes
-            data.update(status="done", claims=[c.to_dict() for c in result.claims], figures=figures,
-                        records=to_jsonable(result.records),
-                        notes=[notes] if isinstance(notes, str) and notes else list(notes or []),
-                        elapsed=time.time() - started)
+            data.update(_execute(exp, config, Context(Path(tmp), seed=seed, run=rec, progress=progress, quick=quick,
+                                                      experiment=exp.name), seed, started))
         except Exception as e:
             data.update(status="failed", error="".join(traceback.format_exception(e)).rstrip(),
                         elapsed=time.time() - started, claims=[], figures=[])

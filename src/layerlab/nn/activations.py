@@ -42,11 +42,13 @@ plots it and the probes count its dead and saturated units.
 
 from __future__ import annotations
 
+import ast
 import functools
 import math
 import numbers
 
 import numpy as np
+from scipy.special import erf as _sp_erf
 from scipy.special import ndtr
 
 from .. import kernels, ops
@@ -981,3 +983,301 @@ def softmax(x, axis: int = -1) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     """x_i − μ − ln Σ_j e^(x_j − μ) over ``axis``;  backward g − softmax(x)·Σ g."""
     return _instance(LogSoftmax, int(axis)).forward(x)
+
+
+# -- activations from expressions (the search space of Ramachandran, Zoph & Le 2017) -------------------
+#
+# ``Activation.from_expression("x * sigmoid(x)")`` parses a small expression language with Python's ``ast``
+# (never ``eval``/``exec``: only the node types listed below are accepted, every other one is refused with
+# its position) and compiles it into a function of Tensors built from layerlab's autodiff ops, so the
+# derivative comes from the graph. The few functions the ops do not have (sin, cos, sinh, erf, softplus,
+# √|x|) are primitive nodes here, each with its explicit derivative next to its forward (gradchecked and
+# compared with PyTorch in tests/test_activation_expression.py).
+
+_EXPR_MAX_CHARS = 2000  # longer expressions are refused before parsing (the parser's recursion is bounded)
+_EXPR_GRID = np.linspace(-10.0, 10.0, 2001)  # where can_die is inferred (float64)
+
+
+def _primitive(name: str, fwd, deriv):
+    """An elementwise graph node ``name``: forward ``fwd(a)``, backward g·``deriv(a, out)``."""
+
+    def op(a: Tensor) -> Tensor:
+        ad = a.data
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(fwd(ad), dtype=ad.dtype)
+
+        def backward(g):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return (g * np.asarray(deriv(ad, out), dtype=ad.dtype),)
+
+        return make_node(out, (a,), backward, name)
+
+    op.__name__ = name
+    return op
+
+
+def _sqrt_abs_grad(a, out):
+    d = np.zeros_like(a)  # d√|a|/da = sign(a)/(2√|a|); 0 at a = 0 (the subgradient convention of abs)
+    nz = a != 0
+    d[nz] = np.sign(a[nz]) / (2.0 * out[nz])
+    return d
+
+
+_sin = _primitive("sin", np.sin, lambda a, out: np.cos(a))
+_cos = _primitive("cos", np.cos, lambda a, out: -np.sin(a))
+_sinh = _primitive("sinh", np.sinh, lambda a, out: np.cosh(a))
+_erf_op = _primitive("erf", _sp_erf, lambda a, out: (2.0 / math.sqrt(math.pi)) * np.exp(-(a * a)))
+_softplus = _primitive("softplus", kernels.softplus, lambda a, out: kernels.sigmoid(a))
+_sqrt_abs = _primitive("sqrt_abs", lambda a: np.sqrt(np.abs(a)), _sqrt_abs_grad)
+
+
+def _is_zero(t) -> bool:
+    return isinstance(t, Tensor) and t.ndim == 0 and not t.requires_grad and t.data == 0
+
+
+def _max(a, b):
+    if _is_zero(b):
+        return ops.relu(a)  # max(·, 0) is ReLU, with ReLU'(0) = 0
+    if _is_zero(a):
+        return ops.relu(b)
+    return ops.maximum(a, b)
+
+
+def _min(a, b):
+    return ops.minimum(a, b)
+
+
+#: The functions of the expression language: name -> (number of arguments, builder on Tensors, formula).
+EXPRESSION_FUNCTIONS: dict[str, tuple] = {
+    "abs": (1, ops.abs, "|a|"),
+    "square": (1, lambda a: ops.pow(a, 2.0), "a²"),
+    "cube": (1, lambda a: ops.pow(a, 3.0), "a³"),
+    "sqrt_abs": (1, _sqrt_abs, "√|a| (derivative 0 at 0)"),
+    "exp": (1, ops.exp, "eᵃ"),
+    "exp_neg_abs": (1, lambda a: ops.exp(ops.neg(ops.abs(a))), "e^(−|a|)"),
+    "log": (1, ops.log, "ln a (NaN for a < 0: outside the search space, for tests of the filter)"),
+    "softplus": (1, _softplus, "ln(1 + eᵃ)"),
+    "sin": (1, _sin, "sin a"),
+    "cos": (1, _cos, "cos a"),
+    "sinh": (1, _sinh, "sinh a"),
+    "tanh": (1, ops.tanh, "tanh a"),
+    "sigmoid": (1, ops.sigmoid, "σ(a)"),
+    "erf": (1, _erf_op, "erf a"),
+    "relu": (1, ops.relu, "max(a, 0)"),
+    "max": (2, _max, "max(a, b) (max(a, 0) is relu(a))"),
+    "min": (2, _min, "min(a, b) (ties to a)"),
+}
+
+_BINOPS = {ast.Add: ("+", ops.add), ast.Sub: ("-", ops.sub), ast.Mult: ("*", ops.mul), ast.Div: ("/", ops.div)}
+
+
+def _expr_error(expr: str, what: str, col: int | None) -> ValueError:
+    where = ""
+    if col is not None:
+        col = max(1, min(int(col), len(expr) + 1))
+        where = f" at column {col}\n    {expr}\n    {' ' * (col - 1)}^"
+    return ValueError(f"from_expression: in {expr!r}: {what}{where}")
+
+
+def _compile_expression(expr: str):
+    """Parse ``expr`` (never evaluated by Python) into (canonical text, fn(x: Tensor) -> Tensor)."""
+    if not isinstance(expr, str):
+        raise TypeError(f"from_expression: expected a str, got {type(expr).__name__}")
+    if len(expr) > _EXPR_MAX_CHARS:
+        raise _expr_error(expr[:60] + "…", f"the expression is longer than {_EXPR_MAX_CHARS} characters", None)
+    if not expr.strip():
+        raise _expr_error(expr, "empty expression", None)
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError as e:
+        raise _expr_error(expr.strip(), f"syntax error ({e.msg})", e.offset) from None
+    except (RecursionError, MemoryError, ValueError) as e:
+        raise _expr_error(expr.strip(), f"cannot parse ({type(e).__name__})", None) from None
+    text = expr.strip()
+
+    def col(node):
+        return getattr(node, "col_offset", -1) + 1 or None
+
+    def number(node) -> float | None:
+        sign = 1.0
+        while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            sign = -sign if isinstance(node.op, ast.USub) else sign
+            node = node.operand
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            try:
+                return sign * float(node.value)
+            except OverflowError:
+                raise _expr_error(text, f"the number {node.value!r} is too large", col(node)) from None
+        return None
+
+    def build(node):
+        """A function of x (Tensor) -> Tensor for ``node``, after checking it."""
+        if isinstance(node, ast.Name):
+            if node.id != "x":
+                raise _expr_error(text, f"unknown variable {node.id!r} (the only variable is x)", col(node))
+            return lambda x: x
+        if isinstance(node, ast.Constant):
+            c = number(node)
+            if c is None:
+                raise _expr_error(text, f"unsupported constant {node.value!r} (only numbers)", col(node))
+            return lambda x: Tensor(np.asarray(c, dtype=x.dtype))
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                f = build(node.operand)
+                return lambda x: ops.neg(f(x))
+            if isinstance(node.op, ast.UAdd):
+                return build(node.operand)
+            raise _expr_error(text, f"unsupported operator {type(node.op).__name__}", col(node))
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Pow):
+                e = number(node.right)
+                if e is None:
+                    raise _expr_error(text, "the exponent of ** must be a number (x**2, x**3)", col(node.right))
+                f = build(node.left)
+                return lambda x: ops.pow(f(x), e)
+            if type(node.op) not in _BINOPS:
+                raise _expr_error(text, f"unsupported operator {type(node.op).__name__} (only + - * / **)", col(node))
+            fop = _BINOPS[type(node.op)][1]
+            fa, fb = build(node.left), build(node.right)
+            return lambda x: fop(fa(x), fb(x))
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name):
+                raise _expr_error(text, "only the functions of the language can be called", col(node))
+            fname = node.func.id
+            if fname not in EXPRESSION_FUNCTIONS:
+                raise _expr_error(text, f"unknown function {fname!r}; known: {', '.join(EXPRESSION_FUNCTIONS)}",
+                                  col(node))
+            arity, fop, _ = EXPRESSION_FUNCTIONS[fname]
+            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+                raise _expr_error(text, f"{fname}() takes positional arguments only", col(node))
+            if len(node.args) != arity:
+                raise _expr_error(text, f"{fname}() takes {arity} argument{'s' * (arity > 1)}, "
+                                        f"got {len(node.args)}", col(node))
+            fs = [build(a) for a in node.args]
+            if arity == 1:
+                f0 = fs[0]
+                return lambda x: fop(f0(x))
+            f0, f1 = fs
+            return lambda x: fop(f0(x), f1(x))
+        what = {ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "lambda",
+                ast.Compare: "comparison", ast.BoolOp: "boolean operator", ast.IfExp: "conditional expression",
+                ast.Tuple: "tuple", ast.List: "list"}.get(type(node), type(node).__name__)
+        raise _expr_error(text, f"unsupported syntax ({what})", col(node))
+
+    try:
+        fn = build(tree.body)
+    except RecursionError:
+        raise _expr_error(text, "the expression is nested too deeply", None) from None
+    return ast.unparse(tree.body), fn
+
+
+class ExpressionActivation(Activation):
+    """An activation given by an expression of the search-space language (see
+    :meth:`Activation.from_expression`); its forward is a graph of layerlab ops, so ∂h/∂x comes from
+    autodiff. Subclasses are made by ``from_expression``: ``expression`` is the canonical text and
+    ``graph`` the compiled function of a Tensor."""
+
+    expression: str = ""
+
+    @staticmethod
+    def graph(x: Tensor) -> Tensor:  # replaced by each generated subclass
+        raise NotImplementedError("ExpressionActivation is built by Activation.from_expression")
+
+    def extra_repr(self) -> str:
+        return f"{self.expression!r}"
+
+    def _eval(self, x: Tensor) -> Tensor:
+        out = type(self).graph(x)
+        if out.shape != x.shape:  # a constant expression: broadcast to the input's shape, ∂h/∂x = 0
+            full = np.array(np.broadcast_to(out.data, x.shape))
+            out = make_node(full, (out, x), lambda g: (g, np.zeros_like(g)), "broadcast")
+        return out
+
+    def forward(self, x) -> Tensor:
+        x = _input(x, type(self).__name__)
+        if x.ndim == 0:
+            return ops.reshape(self._eval(ops.reshape(x, (1,))), ())
+        return self._eval(x)
+
+    def f(self, x):
+        from ..tensor import no_grad
+        x = np.asarray(x)
+        with no_grad(), np.errstate(all="ignore"):
+            return np.array(self.forward(Tensor(x)).data, dtype=x.dtype)
+
+    def df(self, x, y=None):
+        from ..tensor import enable_grad
+        x = np.asarray(x)
+        t = Tensor(np.array(x), requires_grad=True)
+        with enable_grad(), np.errstate(all="ignore"):
+            out = self.forward(t)
+            if not out.requires_grad:  # cannot happen for a graph on x, but a constant has ∂h/∂x = 0
+                return np.zeros_like(x)
+            out.backward(np.ones_like(out.data))
+        return np.zeros_like(x) if t.grad is None else np.array(t.grad, dtype=x.dtype)
+
+
+def _infer_can_die(fn) -> bool:
+    """can_die, conservatively: True only when it is evident on the grid [−10, 10] — h > 0 somewhere, h ≤ 0
+    on at least a tenth of the grid, and ∂h/∂x exactly 0 wherever h ≤ 0 (so the lab's dead rule "output
+    ≤ 0 on every example" means "no gradient on any example", as for ReLU)."""
+    probe = type("_Probe", (ExpressionActivation,), {"graph": staticmethod(fn), "__module__": __name__})()
+    x = _EXPR_GRID.copy()
+    y, d = probe.f(x), probe.df(x)
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(d))):
+        return False
+    low = y <= 0
+    return bool(np.any(y > 0) and low.mean() >= 0.1 and np.all(d[low] == 0))
+
+
+def expression_activation(expr: str, name: str | None = None, *, saturates=None, can_die=None):
+    """See :meth:`Activation.from_expression`."""
+    canonical, fn = _compile_expression(expr)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"from_expression: name must be a non-empty str or None, got {name!r}")
+    if can_die is None:
+        can_die = _infer_can_die(fn)
+    ns = {"__module__": __name__, "__qualname__": f"ExpressionActivation[{canonical}]",
+          "__doc__": f"h(x) = {canonical} (built by Activation.from_expression).",
+          "expression": canonical, "graph": staticmethod(fn), "saturates": saturates, "can_die": bool(can_die)}
+    if name is not None:
+        ns["name"] = name  # registers the class (a different expression under a taken name raises)
+    cls = type(name or "ExpressionActivation", (ExpressionActivation,), ns)
+    return cls()
+
+
+def _from_expression(cls, expr: str, name: str | None = None, *, saturates=None, can_die=None):
+    """An activation h(x) given by an expression, e.g. ``"x * sigmoid(x)"`` (Swish), with ∂h/∂x by autodiff.
+
+    The language (parsed with ``ast``, never evaluated by Python): the variable ``x``; numbers; ``+ - * /``,
+    unary ``-``, ``**`` with a numeric exponent; and the functions of Ramachandran et al.'s search space:
+    ``abs``, ``square``, ``cube``, ``sqrt_abs`` (√|a|), ``exp``, ``exp_neg_abs`` (e^(−|a|)), ``softplus``
+    (ln(1 + eᵃ)), ``sin``, ``cos``, ``sinh``, ``tanh``, ``sigmoid``, ``erf``, ``relu``, ``max(a, b)``,
+    ``min(a, b)`` — and ``log`` (not in the search space). ``max(a, 0)`` is ``relu(a)`` (derivative 0 at
+    0); other ties of max/min send the gradient to the first argument.
+
+    Args:
+        expr: the expression.
+        name: register the activation's class under this name (then ``nn.activation(name)`` builds it, and
+            the registry-driven tests, the probes and the lab see it; ``nn.unregister_activation(name)``
+            removes it). None: not registered. The same expression under the same name again replaces the
+            entry; another expression under a taken name raises ``ValueError``.
+        saturates: the trait (default None: not inferred).
+        can_die: the trait; None (default) infers it conservatively: True only when h > 0 somewhere and
+            ∂h/∂x = 0 exactly wherever h ≤ 0 on [−10, 10] (ReLU-like).
+
+    Returns:
+        An *instance* (a Module, ready for ``nn.Sequential``) of a new subclass of
+        :class:`ExpressionActivation`; its class (``type(act)``) builds more with no arguments.
+        ``act.expression`` is the canonical text; ``act.f`` / ``act.df`` give h and ∂h/∂x on arrays.
+
+    Raises:
+        ValueError: a syntax error, an unknown function or variable, a wrong number of arguments, any
+            construct outside the language (``__import__('os')``, attributes, comparisons, …): the message
+            names the expression and the column.
+    """
+    return expression_activation(expr, name, saturates=saturates, can_die=can_die)
+
+
+Activation.from_expression = classmethod(_from_expression)
+__all__ += ["ExpressionActivation", "EXPRESSION_FUNCTIONS", "expression_activation"]

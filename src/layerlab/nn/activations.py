@@ -1027,7 +1027,6 @@ _sin = _primitive("sin", np.sin, lambda a, out: np.cos(a))
 _cos = _primitive("cos", np.cos, lambda a, out: -np.sin(a))
 _sinh = _primitive("sinh", np.sinh, lambda a, out: np.cosh(a))
 _erf_op = _primitive("erf", _sp_erf, lambda a, out: (2.0 / math.sqrt(math.pi)) * np.exp(-(a * a)))
-_softplus = _primitive("softplus", kernels.softplus, lambda a, out: kernels.sigmoid(a))
 _sqrt_abs = _primitive("sqrt_abs", lambda a: np.sqrt(np.abs(a)), _sqrt_abs_grad)
 
 
@@ -1056,7 +1055,7 @@ EXPRESSION_FUNCTIONS: dict[str, tuple] = {
     "exp": (1, ops.exp, "eᵃ"),
     "exp_neg_abs": (1, lambda a: ops.exp(ops.neg(ops.abs(a))), "e^(−|a|)"),
     "log": (1, ops.log, "ln a (NaN for a < 0: outside the search space, for tests of the filter)"),
-    "softplus": (1, _softplus, "ln(1 + eᵃ)"),
+    "softplus": (1, softplus, "ln(1 + eᵃ)"),
     "sin": (1, _sin, "sin a"),
     "cos": (1, _cos, "cos a"),
     "sinh": (1, _sinh, "sinh a"),

@@ -528,6 +528,8 @@ def _load_dir(ck: Path) -> LoadedCheckpoint:
         text = (ck / _STATE).read_text(encoding="utf-8")
     except OSError as e:
         raise bad(f"{_STATE}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise bad(f"{_STATE} is not UTF-8 text ({e})") from None
     try:
         meta = json.loads(text)
     except ValueError as e:
@@ -623,7 +625,7 @@ def _candidates(root: Path) -> list[Path]:
     pointer = root / _LATEST
     try:
         name = pointer.read_text(encoding="utf-8").strip()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         name = ""
     if name and "/" not in name and "\\" not in name and name not in (".", ".."):
         out.append(root / name)

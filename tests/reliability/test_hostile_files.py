@@ -221,3 +221,60 @@ def test_a_download_larger_than_the_file_can_be_is_refused(monkeypatch, tmp_path
     assert errors and "larger than" in errors[0]
     assert reads and max(reads) < 2 * (np.prod(f.shape) + (1 << 16))
     assert not list(tmp_path.iterdir())
+
+
+# -- checkpoints ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    """One checkpoint of a tiny trained run (the crash tests' set-up): its step directory."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tiny_train_hostile", Path(__file__).parent / "scripts" / "tiny_train.py")
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    root = tmp_path_factory.mktemp("ck")
+    trainer, loader, val = tiny.build(root)
+    trainer.fit(loader, epochs=1, val=val)
+    from layerlab.checkpoint import latest_checkpoint
+
+    return tiny, latest_checkpoint(root)
+
+
+@given(st.data())
+def test_a_damaged_checkpoint_is_refused_by_name_and_changes_nothing(tmp_path_factory, checkpoint_dir, data):
+    """Any file of a checkpoint flipped, truncated or extended: the reader refuses it naming the checkpoint
+    (sizes and SHA-256 are checked before anything is parsed), and a Trainer loading it is left as it was."""
+    import shutil
+
+    from layerlab.checkpoint import read_checkpoint
+
+    tiny, src = checkpoint_dir
+    ck = tmp_path_factory.mktemp("damaged") / src.name
+    shutil.copytree(src, ck)
+    files = sorted(p for p in ck.iterdir() if p.is_file())
+    f = data.draw(st.sampled_from(files))
+    blob = bytearray(f.read_bytes())
+    how = data.draw(st.sampled_from(["flip", "truncate", "extend"]))
+    if how == "flip" and blob:
+        i = data.draw(st.integers(0, len(blob) - 1))
+        blob[i] ^= data.draw(st.integers(1, 255))
+    elif how == "truncate" and blob:
+        blob = blob[: data.draw(st.integers(0, len(blob) - 1))]
+    else:
+        blob += data.draw(st.binary(min_size=1, max_size=32))
+    f.unlink()  # the history file may be a hard link shared with the source: never write through it
+    f.write_bytes(bytes(blob))
+    out, peak = peak_alloc(read_checkpoint, ck)
+    assert isinstance(out, (dict, ValueError)), repr(out)
+    size = sum(p.stat().st_size for p in ck.iterdir() if p.is_file())
+    assert peak < ALLOC_FLOOR + ALLOC_FACTOR * size
+    if isinstance(out, dict):  # only a change the format does not cover (none is expected) may load
+        return
+    assert str(ck) in str(out)
+    trainer, _, _ = tiny.build()
+    before = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises((ValueError, TypeError)):
+        trainer.load_checkpoint(ck)
+    assert all(np.array_equal(before[k], v) for k, v in trainer.model.state_dict().items())
+    assert trainer.step == 0

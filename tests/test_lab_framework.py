@@ -560,3 +560,12 @@ def test_ctx_trainer_logs_to_the_store_without_its_own_progress_bar(tmp_path, st
     assert steps.tolist() == list(range(len(history.steps))) and loss.tolist() == pytest.approx(history.loss)
     assert store.metrics(run.id, "xavier/epoch/accuracy").values.tolist() == pytest.approx(
         history.metric("accuracy"))
+
+
+def test_the_static_index_of_the_help_matches_the_imported_registry():
+    """``layerlab --help`` reads the decorators from the source; it must list what importing registers."""
+    from layerlab.lab import registry
+
+    static = registry.static_index()
+    assert static is not None
+    assert static == [(e.name, e.topic, e.summary) for e in registry.all_experiments()]

@@ -31,16 +31,20 @@ from .store import StoreError
 # -- help that lists the experiments ----------------------------------------------------------------
 def _experiments_help() -> str:
     try:
-        from .lab import LOAD_PROBLEMS, all_experiments
+        from .lab import LOAD_PROBLEMS, all_experiments, registry
 
-        exps = all_experiments()
+        # a fresh process reads the decorators from the source (no import of the experiments, several
+        # seconds less); once the registry is loaded (or the source is not plain literals) it is asked
+        rows = None if registry._loaded else registry.static_index()
+        if rows is None:
+            rows = [(e.name, e.topic, e.summary) for e in all_experiments()]
     except Exception as e:  # help must never crash
         return f"experiments: (could not load: {e})"
-    if not exps:
+    if not rows:
         return "experiments: none registered yet"
-    width = max(len(e.name) for e in exps)
+    width = max(len(name) for name, _, _ in rows)
     lines = ["experiments (layerlab run NAME; `lecture` runs them all):"]
-    lines += [f"  {e.name:<{width}}  {e.summary}" for e in exps]
+    lines += [f"  {name:<{width}}  {summary}" for name, _, summary in rows]
     if LOAD_PROBLEMS:
         lines.append(f"  (failed to import: {', '.join('lab.experiments.' + m for m, _ in LOAD_PROBLEMS)})")
     return "\n".join(lines)

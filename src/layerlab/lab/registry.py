@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import importlib.util
 import inspect
 import math
 import pkgutil
 import traceback
 import typing
+from pathlib import Path
 from typing import Callable
 
 from .claims import Result
@@ -31,7 +33,7 @@ from .config import NAME_RE, NoConfig, check_config_cls, make_config
 from .context import Context
 
 __all__ = ["experiment", "Experiment", "REGISTRY", "EXPERIMENTS_PACKAGE", "LOAD_PROBLEMS", "get",
-           "all_experiments", "load_experiments", "import_errors"]
+           "all_experiments", "load_experiments", "import_errors", "static_index"]
 
 #: the package scanned for experiment modules
 EXPERIMENTS_PACKAGE = "layerlab.lab.experiments"
@@ -151,3 +153,36 @@ def all_experiments() -> list[Experiment]:
     load_experiments()
     keyed = sorted(enumerate(REGISTRY.values()), key=lambda t: (t[1].order, t[0]))
     return [e for _, e in keyed]
+
+
+def static_index() -> list[tuple[str, str, str]] | None:
+    """``[(name, topic, summary)]`` of every experiment in lecture order, read from the source of the
+    experiment modules (their ``@experiment(...)`` decorators) without importing them — what ``layerlab
+    --help`` and ``layerlab list`` show in a fraction of the import time. None when a decorator's
+    arguments are not plain literals (then the caller imports: :func:`all_experiments`)."""
+    import ast
+    import re
+
+    spec = importlib.util.find_spec(EXPERIMENTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    rows = []
+    for folder in spec.submodule_search_locations:
+        for path in sorted(Path(folder).glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, ValueError):
+                return None
+            # each decorator's call alone: from "@experiment(" to the "def" it decorates (parsing whole
+            # modules costs more than importing them)
+            for m in re.finditer(r"^@experiment\((.*?)\)\s*\n(?:@.*\n)*def ", text, re.S | re.M):
+                try:
+                    call = ast.parse(f"f({m.group(1)})", mode="eval").body
+                    name = ast.literal_eval(call.args[0])
+                    kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+                except (ValueError, IndexError, TypeError, SyntaxError):
+                    return None
+                rows.append((kw.get("order", math.inf), len(rows), name, kw.get("topic", ""), kw.get("summary", "")))
+    return [(name, topic, summary) for _, _, name, topic, summary in sorted(rows)]

@@ -48,8 +48,6 @@ import math
 import numbers
 
 import numpy as np
-from scipy.special import erf as _sp_erf
-from scipy.special import ndtr
 
 from .. import kernels, ops
 from .._checks import positive_int
@@ -57,6 +55,21 @@ from ..backend import get_default_dtype
 from ..kernels import mul_into
 from ..tensor import Tensor, make_node
 from .module import Module, Parameter
+
+
+def ndtr(x):
+    """Φ(x), the standard normal CDF (``scipy.special.ndtr``; scipy is imported on first use, not at start-up)."""
+    from scipy.special import ndtr as _ndtr
+
+    return _ndtr(x)
+
+
+def _sp_erf(x):
+    """erf(x) (``scipy.special.erf``, imported on first use)."""
+    from scipy.special import erf
+
+    return erf(x)
+
 
 __all__ = [
     "Activation", "Identity", "BinaryStep", "Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "PReLU",

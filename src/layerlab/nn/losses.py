@@ -19,12 +19,19 @@ to a loss.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import xlogy
 
 from .. import kernels
 from ..backend import get_default_dtype
 from ..tensor import Tensor, make_node
 from .module import Module
+
+
+def xlogy(x, y):
+    """x·log y with 0·log 0 = 0 (``scipy.special.xlogy``; scipy is imported on first use, not at start-up)."""
+    from scipy.special import xlogy as _xlogy
+
+    return _xlogy(x, y)
+
 
 __all__ = [
     "MSELoss", "EuclideanLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "HingeLoss",

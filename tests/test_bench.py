@@ -180,3 +180,14 @@ def test_bad_arguments_are_refused(capsys):
     assert "--repeat must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench.main(["--workload", "W9"])
+
+
+def test_the_gemm_roofline_counts_and_runs_the_workloads_matrix_products():
+    from layerlab import bench
+
+    w1 = bench.WORKLOADS["W1"]
+    fwd = 2 * 256 * (784 * 500 + 500 * 500 + 500 * 500 + 500 * 10)
+    assert bench.gemm_flops(w1) == 2 * fwd + 2 * 256 * (500 * 500 + 500 * 500 + 500 * 10)  # no dX for the input
+    assert bench.gemm_flops(bench.WORKLOADS["W4"]) == 2 * 1024 * (784 * 500 + 2 * 500 * 500 + 500 * 10)
+    for name in ("W1", "W2", "W3", "W4"):
+        bench.build(name, "gemm").run(2)

@@ -23,10 +23,15 @@ of a process that ran only that framework, imports included: torch's import alon
 side by side in one run are what counts. The thread count and the load average (before and
 after) are part of the output, and the JSON keeps every round, wall-clock and CPU time.
 
+The roofline: the peer ``gemm`` runs only the workload's matrix products (forward, and in training the
+weight and input gradients) on the same shapes, into preallocated outputs — the least any CPU framework
+must do per step. Measured in the same A/B rounds, its ratio is the fraction of that GEMM bound layerlab
+reaches (``gemm_flops`` gives the FLOP count, for a rate).
+
 PyTorch is a dev extra, not a dependency: it is imported only inside a torch worker, and
 ``--vs torch`` without it installed stops with a message.
 
-    layerlab bench [--workload W1 ...] [--vs torch] [--vs numpy] [--repeat N] [--steps K]
+    layerlab bench [--workload W1 ...] [--vs torch] [--vs numpy] [--vs gemm] [--repeat N] [--steps K]
                    [--threads T] [--json PATH]
 """
 
@@ -77,9 +82,9 @@ WORKLOADS = {
 }
 
 #: Frameworks a workload can be built in. "layerlab-noprobes" is W5's peer.
-FRAMEWORKS = ("layerlab", "torch", "numpy", "layerlab-noprobes")
+FRAMEWORKS = ("layerlab", "torch", "numpy", "layerlab-noprobes", "gemm")
 #: Peers selectable with --vs, and the workloads each one has.
-PEERS = {"torch": ("W1", "W2", "W3", "W4"), "numpy": ("W1",)}
+PEERS = {"torch": ("W1", "W2", "W3", "W4"), "numpy": ("W1",), "gemm": ("W1", "W2", "W3", "W4")}
 _POOL = 8  # distinct batches, cycled: realistic data movement, and the loss does not collapse to 0
 
 
@@ -331,6 +336,41 @@ def _numpy(w: Workload, seed: int) -> Runner:
     return Runner(w, "numpy", step)
 
 
+def gemm_flops(w: Workload) -> int:
+    """FLOP per step of the workload's matrix products: 2·batch·in·out per Linear layer forward; training adds
+    the weight gradient (same count) and the input gradient (every layer but the first, whose input needs none)."""
+    pairs = list(zip(w.sizes[:-1], w.sizes[1:]))
+    fwd = sum(2 * w.batch * a * b for a, b in pairs)
+    if not w.train:
+        return fwd
+    return 2 * fwd + sum(2 * w.batch * a * b for a, b in pairs[1:])
+
+
+def _gemm(w: Workload, seed: int) -> Runner:
+    """The roofline: only the workload's GEMMs, on its own shapes and float32 (forward ``h @ Wᵀ``, and in
+    training ``gᵀ @ h`` and ``g @ W``), into preallocated outputs — what any CPU framework must at least
+    do per step. Its time over layerlab's is the fraction of the GEMM bound layerlab reaches."""
+    params = [wt for wt, _ in initial_weights(w.name, seed)]
+    xs, _ = synthetic_batches(w.name, seed)
+    hs = [xs[0]] + [np.empty((w.batch, b), np.float32) for b in w.sizes[1:]]
+    gs = [np.empty((w.batch, a), np.float32) for a in w.sizes[:-1]]
+    gws = [np.empty_like(wt) for wt in params]
+    g_out = np.full((w.batch, w.sizes[-1]), 1e-3, np.float32)
+
+    def step():
+        for k, wt in enumerate(params):
+            np.matmul(hs[k], wt.T, out=hs[k + 1])
+        if w.train:
+            g = g_out
+            for k in range(len(params) - 1, -1, -1):
+                np.matmul(g.T, hs[k], out=gws[k])
+                if k:
+                    np.matmul(g, params[k], out=gs[k])
+                    g = gs[k]
+        return 0.0
+    return Runner(w, "gemm", step)
+
+
 def build(workload: str, framework: str, seed: int = 0) -> Runner:
     """Build ``workload`` ("W1" … "W5") in ``framework`` ("layerlab", "torch", "numpy", or
     "layerlab-noprobes": W5 without its probes). Weights and data depend only on ``seed``."""
@@ -343,6 +383,8 @@ def build(workload: str, framework: str, seed: int = 0) -> Runner:
         return _torch(w, seed)
     if framework == "numpy":
         return _numpy(w, seed)
+    if framework == "gemm":
+        return _gemm(w, seed)
     raise ValueError(f"bench: unknown framework {framework!r}; choose from {', '.join(FRAMEWORKS)}")
 
 
@@ -465,6 +507,7 @@ def _threads_default() -> int:
 TARGETS = {  # (workload, peer) -> minimum median ratio layerlab / peer
     ("W1", "torch"): 1.10, ("W2", "torch"): 1.10, ("W3", "torch"): 1.10, ("W1", "numpy"): 0.90,
     ("W4", "torch"): 1.00, ("W5", "layerlab-noprobes"): 1 / 1.15,
+    ("W1", "gemm"): 0.85,  # [perf]: W1 at ≥ 85% of the GEMM bound (the ratio against "gemm" is that fraction)
 }
 MEMORY_TARGETS = {("W1", "torch"): 1.2}  # maximum peak RSS layerlab / peer
 
@@ -518,7 +561,7 @@ def _verdict(row: dict) -> str:
 
 
 def _memory(row: dict) -> str:
-    if row["workload"] == "W5" or not row.get("peer_rss_mb"):
+    if row["workload"] == "W5" or row["peer"] == "gemm" or not row.get("peer_rss_mb"):
         return "-"
     text = f"{row['layerlab_rss_mb']:.0f} / {row['peer_rss_mb']:.0f} MB"
     m = row.get("memory_target")
@@ -540,8 +583,10 @@ def _table(rows: list[dict], meta: dict):
                 "peak RSS layerlab / peer"):
         table.add_column(col, justify="left" if col in ("workload", "peer", "target") else "right")
     for r in rows:
-        peer = "Trainer, no probes" if r["peer"] == "layerlab-noprobes" else r["peer"]
+        peer = {"layerlab-noprobes": "Trainer, no probes", "gemm": "GEMM bound"}.get(r["peer"], r["peer"])
         ratio = f"{r['ratio_median']:.2f}×"
+        if r["peer"] == "gemm":
+            ratio = f"{100 * r['ratio_median']:.0f}% of it  " + ratio
         if r["peer"] == "layerlab-noprobes":
             ratio = f"probes +{100 * (1 / r['ratio_median'] - 1):.1f}%  " + ratio
         table.add_row(r["workload"], peer, f"{r['layerlab_samples_s']:,.0f}", f"{r['peer_samples_s']:,.0f}", ratio,
@@ -554,7 +599,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workload", "-w", action="append", choices=list(WORKLOADS), metavar="NAME",
                    help="workload to run (repeatable; default: all): " + ", ".join(WORKLOADS))
     p.add_argument("--vs", action="append", choices=list(PEERS), default=None,
-                   help="peer to compare with (repeatable; default: torch when installed, and numpy)")
+                   help="peer to compare with (repeatable; default: torch when installed, numpy, and gemm: the "
+                        "workload's GEMMs alone, whose ratio is the fraction of the GEMM bound layerlab reaches)")
     p.add_argument("--repeat", type=int, default=11, help="A/B pairs of rounds (default 11)")
     p.add_argument("--steps", type=int, default=0,
                    help="steps per round (default: about 0.25 s of the slower side per round)")
@@ -579,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"layerlab bench: {name} must be >= {low}, got {v}", file=sys.stderr)
             return 2
     has_torch = importlib.util.find_spec("torch") is not None
-    peers = list(dict.fromkeys(args.vs)) if args.vs else (["torch"] if has_torch else []) + ["numpy"]
+    peers = list(dict.fromkeys(args.vs)) if args.vs else (["torch"] if has_torch else []) + ["numpy", "gemm"]
     if "torch" in peers and not has_torch:
         print("layerlab bench: --vs torch needs PyTorch, which is not installed "
               "(it is a dev extra: pip install 'layerlab[dev]', or pip install torch)", file=sys.stderr)

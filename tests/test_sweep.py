@@ -315,7 +315,8 @@ def test_run_lecture_with_workers_stores_what_the_serial_lecture_stores(toy_exp,
 
     with Store(tmp_path / "a.db") as a, Store(tmp_path / "b.db") as b:
         serial = run_lecture(quick=True, out_dir=tmp_path / "la", seed=3, store=a, names=[TOY], show=False)
-        par = run_lecture(quick=True, out_dir=tmp_path / "lb", seed=3, store=b, names=[TOY], show=False, workers=0)
+        par = run_lecture(quick=True, out_dir=tmp_path / "lb", seed=3, store=b, names=[TOY], show=False,
+                          parallel=sweep.lecture_executor(workers=0))
         assert serial.ok and par.ok
         assert _by_job_run(a, serial.outcomes[0].run_id) == _by_job_run(b, par.outcomes[0].run_id)
         assert (tmp_path / "lb" / "index.html").is_file() and (tmp_path / "lb" / TOY / "report.html").is_file()

@@ -161,9 +161,13 @@ def _cmd_run(args) -> int:
                 names = _topic_experiments(args.topic)
                 if isinstance(names, int):
                     return names
+            parallel = None
+            if args.workers is not None or args.scheduler is not None:
+                from .sweep import lecture_executor
+
+                parallel = lecture_executor(args.workers, args.scheduler)
             outcome = run_lecture(quick=args.quick, overrides=args.set, out_dir=args.out, seed=args.seed,
-                                  store=args.store, names=names, console=_console(), workers=args.workers,
-                                  scheduler=args.scheduler)
+                                  store=args.store, names=names, console=_console(), parallel=parallel)
             return 0 if outcome.ok else 1
         for flag in ("topic", "workers", "scheduler"):
             if getattr(args, flag) is not None:

@@ -808,3 +808,26 @@ def cli_sweep(args, console=None) -> int:
         print(f"layerlab: error: {e}", file=sys.stderr)
         return 2
     return 0 if out.ok else 1
+
+
+# -- the lecture on workers ------------------------------------------------------------------------------------------
+def lecture_executor(workers: int | None = None, scheduler: str | None = None):
+    """What ``run_lecture(parallel=...)`` takes: the lecture's experiments as jobs of :func:`execute` on
+    ``workers`` local processes or the Dask ``scheduler`` (no cache: a lecture always runs), their outcomes
+    returned in lecture order and shown as they finish."""
+    def run(exps, configs, quick, seed, store, root, console, show):
+        from .lab.runner import show_outcome
+
+        jobs = [Job.make(e, configs[e.name], seed, quick, out_dir=root / e.name, label=e.name) for e in exps]
+        shown = [0]
+
+        def on_result(res) -> None:
+            shown[0] += 1
+            if show and res.outcome is not None:
+                show_outcome(console, res.outcome, shown[0], len(jobs))
+
+        results = execute(jobs, store, workers=workers, scheduler=scheduler, use_cache=False, console=console,
+                          show=show, title="lecture", lines=False, on_result=on_result)
+        return [r.outcome for r in results]
+
+    return run

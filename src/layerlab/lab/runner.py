@@ -25,7 +25,8 @@ from .registry import Experiment, all_experiments, get, import_errors, load_expe
 from .report import claims_table, lecture_table, write_index, write_report, write_text_atomic
 
 __all__ = ["run_experiment", "run_lecture", "Outcome", "LectureOutcome", "RichProgress", "make_console",
-           "reports_root", "render_run_report", "split_lecture_overrides", "run_detached", "record_detached"]
+           "reports_root", "render_run_report", "split_lecture_overrides", "run_detached", "record_detached",
+           "show_outcome"]
 
 
 # -- progress --------------------------------------------------------------------------------------
@@ -394,7 +395,7 @@ def record_detached(store: Store, payload: dict, out_dir: str | os.PathLike, *, 
     return Outcome(data["experiment"], "failed", run_id, out, report_path, claims_path, data, data.get("error"))
 
 
-def _show_outcome(console, o: Outcome, index: int | None = None, total: int | None = None) -> None:
+def show_outcome(console, o: Outcome, index: int | None = None, total: int | None = None) -> None:
     from rich.markup import escape
 
     head = f"[{index}/{total}] " if index is not None else ""
@@ -440,7 +441,7 @@ def run_experiment(name: str, quick: bool = False, overrides: Sequence[str] | Ma
             finally:
                 task.close()
         if show:
-            _show_outcome(console, outcome)
+            show_outcome(console, outcome)
         return outcome
     finally:
         if own:
@@ -475,14 +476,15 @@ def _lecture_dir(root: Path) -> Path:
 
 def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out_dir: str | os.PathLike | None = None,
                 seed: int = 0, store: Store | str | None = None, *, names: Sequence[str] | None = None,
-                console=None, show: bool = True, workers: int | None = None,
-                scheduler: str | None = None) -> LectureOutcome:
+                console=None, show: bool = True, parallel=None) -> LectureOutcome:
     """Run every experiment (or ``names``) in lecture order; write each report under ``out_dir/<name>/``
     and ``out_dir/index.html`` with every claim. ``--set`` items go to the experiments that have the key.
 
-    ``workers=N`` runs the experiments on N local worker processes (``scheduler="tcp://HOST:PORT"``: on
-    a Dask cluster) through ``layerlab.sweep``; this process stays the only writer of the store, and
-    the stored runs, records and files are those of the serial lecture (same configs, same seed)."""
+    ``parallel``: run the experiments elsewhere instead of one after another here — a function
+    ``(experiments, configs, quick, seed, store, root, console, show) -> [Outcome]`` such as
+    ``layerlab.sweep.lecture_executor(workers=N)`` (local processes) or ``(scheduler="tcp://HOST:PORT")``
+    (Dask). This process stays the only writer of the store, and the stored runs, records and files are
+    those of the serial lecture (same configs, same seed)."""
     load_experiments()
     exps = [get(n) for n in names] if names is not None else all_experiments()
     per_exp = split_lecture_overrides(exps, overrides)
@@ -494,8 +496,8 @@ def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out
         root = Path(out_dir) if out_dir is not None else _lecture_dir(reports_root(db))
         outcomes: list[Outcome] = []
         progress, live = _progress_for(console, show)
-        if workers is not None or scheduler is not None:
-            outcomes = _lecture_in_parallel(exps, configs, quick, seed, db, root, workers, scheduler, console, show)
+        if parallel is not None:
+            outcomes = parallel(exps, configs, quick, seed, db, root, console, show)
         else:
             with live:
                 overall = progress.task("lecture", total=len(exps))
@@ -508,7 +510,7 @@ def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out
                     outcomes.append(o)
                     overall.advance(1)
                     if show:
-                        _show_outcome(console, o, i, len(exps))
+                        show_outcome(console, o, i, len(exps))
                 overall.close()
         entries = []
         for o in outcomes:
@@ -535,23 +537,6 @@ def run_lecture(quick: bool = False, overrides: Sequence[str] | None = None, out
     finally:
         if own:
             db.close()
-
-
-def _lecture_in_parallel(exps, configs, quick, seed, db, root, workers, scheduler, console, show) -> list[Outcome]:
-    """The lecture's experiments as jobs of the sweep executor (no cache: a lecture always runs), in lecture order."""
-    from ..sweep import Job, execute
-
-    jobs = [Job.make(e, configs[e.name], seed, quick, out_dir=root / e.name, label=e.name) for e in exps]
-    shown = [0]
-
-    def on_result(res) -> None:
-        shown[0] += 1
-        if show and res.outcome is not None:
-            _show_outcome(console, res.outcome, shown[0], len(jobs))
-
-    results = execute(jobs, db, workers=workers, scheduler=scheduler, use_cache=False, console=console, show=show,
-                      title="lecture", lines=False, on_result=on_result)
-    return [r.outcome for r in results]
 
 
 # -- re-rendering from the store ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """nn.Activation.from_expression: the parser (values, derivatives by autodiff, gradcheck, PyTorch parity), the
-primitive nodes it adds (sin, cos, sinh, erf, softplus, √|x|: explicit derivatives, gradcheck, torch parity),
+primitive nodes it uses (sin, cos, sinh, erf from ops, softplus, √|x|: explicit derivatives, gradcheck, torch parity),
 registration and traits, and clear errors for everything outside the language — nothing is evaluated by Python."""
 
 from __future__ import annotations

@@ -224,6 +224,10 @@ UNARY = [
     ("tanh_fn", ops.tanh, torch.tanh, {}),
     ("sigmoid_fn", ops.sigmoid, torch.sigmoid, {}),
     ("relu_fn", ops.relu, torch.relu, {}),
+    ("sin_fn", ops.sin, torch.sin, {"low": -4.0, "high": 4.0}),
+    ("cos_fn", ops.cos, torch.cos, {"low": -4.0, "high": 4.0}),
+    ("sinh_fn", ops.sinh, torch.sinh, {"low": -3.0, "high": 3.0}),
+    ("erf_fn", ops.erf, torch.erf, {"low": -3.0, "high": 3.0}),
 ]
 
 

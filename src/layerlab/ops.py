@@ -19,6 +19,8 @@ lo <= x <= hi.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import kernels
@@ -27,7 +29,7 @@ from .tensor import Tensor, make_node
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul",
-    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu",
+    "exp", "log", "sqrt", "abs", "sin", "cos", "sinh", "erf", "tanh", "sigmoid", "relu",
     "maximum", "minimum", "where", "clip",
     "sum", "mean", "max", "min", "var", "logsumexp",
     "reshape", "transpose", "permute", "expand", "broadcast_to", "getitem",
@@ -227,6 +229,34 @@ def exp(a) -> Tensor:
     """e^a;  d/da = e^a (the saved output)."""
     out = xp.exp(a.data)
     return make_node(out, (a,), lambda g: (g * out,), "exp")
+
+
+def sin(a) -> Tensor:
+    """sin a;  d/da = cos a."""
+    ad = a.data
+    return make_node(xp.sin(ad), (a,), lambda g: (g * xp.cos(ad),), "sin")
+
+
+def cos(a) -> Tensor:
+    """cos a;  d/da = −sin a."""
+    ad = a.data
+    return make_node(xp.cos(ad), (a,), lambda g: (-(g * xp.sin(ad)),), "cos")
+
+
+def sinh(a) -> Tensor:
+    """sinh a;  d/da = cosh a."""
+    ad = a.data
+    return make_node(xp.sinh(ad), (a,), lambda g: (g * xp.cosh(ad),), "sinh")
+
+
+def erf(a) -> Tensor:
+    """erf a = (2/√π)∫₀ᵃ e^(−t²) dt;  d/da = (2/√π)·e^(−a²). (scipy.special.erf, imported on first use.)"""
+    from scipy.special import erf as _erf
+
+    ad = a.data
+    out = _erf(ad).astype(ad.dtype, copy=False)
+    two_over_root_pi = ad.dtype.type(2.0 / math.sqrt(math.pi))
+    return make_node(out, (a,), lambda g: (g * (two_over_root_pi * xp.exp(-(ad * ad))),), "erf")
 
 
 def log(a) -> Tensor:

@@ -64,13 +64,6 @@ def ndtr(x):
     return _ndtr(x)
 
 
-def _sp_erf(x):
-    """erf(x) (``scipy.special.erf``, imported on first use)."""
-    from scipy.special import erf
-
-    return erf(x)
-
-
 __all__ = [
     "Activation", "Identity", "BinaryStep", "Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "PReLU",
     "ELU", "SELU", "GELU", "Swish", "SiLU", "Mish", "LiSHT", "Softplus", "Softmax", "LogSoftmax",
@@ -1011,36 +1004,19 @@ _EXPR_MAX_CHARS = 2000  # longer expressions are refused before parsing (the par
 _EXPR_GRID = np.linspace(-10.0, 10.0, 2001)  # where can_die is inferred (float64)
 
 
-def _primitive(name: str, fwd, deriv):
-    """An elementwise graph node ``name``: forward ``fwd(a)``, backward g·``deriv(a, out)``."""
+def _sqrt_abs(a: Tensor) -> Tensor:
+    """√|a|;  d/da = sign(a)/(2√|a|), and 0 at a = 0 (the subgradient convention of abs) — the search
+    space's unary, kept here: it is no op of its own anywhere else."""
+    ad = a.data
+    out = np.sqrt(np.abs(ad))
 
-    def op(a: Tensor) -> Tensor:
-        ad = a.data
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = np.asarray(fwd(ad), dtype=ad.dtype)
+    def backward(g):
+        d = np.zeros_like(ad)
+        nz = ad != 0
+        d[nz] = np.sign(ad[nz]) / (2 * out[nz])
+        return (g * d,)
 
-        def backward(g):
-            with np.errstate(over="ignore", invalid="ignore"):
-                return (g * np.asarray(deriv(ad, out), dtype=ad.dtype),)
-
-        return make_node(out, (a,), backward, name)
-
-    op.__name__ = name
-    return op
-
-
-def _sqrt_abs_grad(a, out):
-    d = np.zeros_like(a)  # d√|a|/da = sign(a)/(2√|a|); 0 at a = 0 (the subgradient convention of abs)
-    nz = a != 0
-    d[nz] = np.sign(a[nz]) / (2.0 * out[nz])
-    return d
-
-
-_sin = _primitive("sin", np.sin, lambda a, out: np.cos(a))
-_cos = _primitive("cos", np.cos, lambda a, out: -np.sin(a))
-_sinh = _primitive("sinh", np.sinh, lambda a, out: np.cosh(a))
-_erf_op = _primitive("erf", _sp_erf, lambda a, out: (2.0 / math.sqrt(math.pi)) * np.exp(-(a * a)))
-_sqrt_abs = _primitive("sqrt_abs", lambda a: np.sqrt(np.abs(a)), _sqrt_abs_grad)
+    return make_node(out, (a,), backward, "sqrt_abs")
 
 
 def _is_zero(t) -> bool:
@@ -1069,12 +1045,12 @@ EXPRESSION_FUNCTIONS: dict[str, tuple] = {
     "exp_neg_abs": (1, lambda a: ops.exp(ops.neg(ops.abs(a))), "e^(−|a|)"),
     "log": (1, ops.log, "ln a (NaN for a < 0: outside the search space, for tests of the filter)"),
     "softplus": (1, softplus, "ln(1 + eᵃ)"),
-    "sin": (1, _sin, "sin a"),
-    "cos": (1, _cos, "cos a"),
-    "sinh": (1, _sinh, "sinh a"),
+    "sin": (1, ops.sin, "sin a"),
+    "cos": (1, ops.cos, "cos a"),
+    "sinh": (1, ops.sinh, "sinh a"),
     "tanh": (1, ops.tanh, "tanh a"),
     "sigmoid": (1, ops.sigmoid, "σ(a)"),
-    "erf": (1, _erf_op, "erf a"),
+    "erf": (1, ops.erf, "erf a"),
     "relu": (1, ops.relu, "max(a, 0)"),
     "max": (2, _max, "max(a, b) (max(a, 0) is relu(a))"),
     "min": (2, _min, "min(a, b) (ties to a)"),

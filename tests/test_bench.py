@@ -191,3 +191,14 @@ def test_the_gemm_roofline_counts_and_runs_the_workloads_matrix_products():
     assert bench.gemm_flops(bench.WORKLOADS["W4"]) == 2 * 1024 * (784 * 500 + 2 * 500 * 500 + 500 * 10)
     for name in ("W1", "W2", "W3", "W4"):
         bench.build(name, "gemm").run(2)
+
+
+def test_the_step_split_reads_the_gemm_and_numpy_peers():
+    from layerlab import bench
+
+    rows = [{"workload": "W1", "peer": "numpy", "layerlab_s_per_step": [0.010, 0.010], "peer_s_per_step": [0.009]},
+            {"workload": "W1", "peer": "gemm", "layerlab_s_per_step": [0.010], "peer_s_per_step": [0.006]}]
+    text = bench.step_split(rows)
+    assert text.startswith("W1 step 10.00 ms: GEMM 6.00 ms (60%), elementwise 3.00 ms (30%), "
+                           "framework overhead 1.00 ms (10%)")
+    assert bench.step_split(rows[:1]) is None

@@ -594,6 +594,23 @@ def _table(rows: list[dict], meta: dict):
     return table
 
 
+def step_split(rows: list[dict], workload: str = "W1") -> str | None:
+    """Where a step of ``workload`` goes, from three peers timed in one run (median seconds per step):
+    GEMM = the ``gemm`` peer (the matrix products alone); elementwise = the hand-written NumPy loop minus
+    its GEMMs (activations, softmax-cross-entropy, bias adds, the update: the least a framework adds);
+    framework overhead = layerlab minus the NumPy loop (graph, dispatch, temporaries). None when a peer
+    is missing."""
+    by = {r["peer"]: r for r in rows if r["workload"] == workload}
+    if not {"numpy", "gemm"} <= set(by):
+        return None
+    t_l = float(np.median(by["numpy"]["layerlab_s_per_step"] + by["gemm"]["layerlab_s_per_step"]))
+    t_n, t_g = float(np.median(by["numpy"]["peer_s_per_step"])), float(np.median(by["gemm"]["peer_s_per_step"]))
+    parts = [("GEMM", t_g), ("elementwise", t_n - t_g), ("framework overhead", t_l - t_n)]
+    return (f"{workload} step {1e3 * t_l:.2f} ms: "
+            + ", ".join(f"{name} {1e3 * t:.2f} ms ({100 * t / t_l:.0f}%)" for name, t in parts)
+            + (" (negative: layerlab was faster than the hand-written loop)" if t_l < t_n else ""))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="layerlab bench", description=__doc__.split("\n\n")[0].strip("`"))
     p.add_argument("--workload", "-w", action="append", choices=list(WORKLOADS), metavar="NAME",
@@ -609,6 +626,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="threads for BLAS, OpenMP and torch, the same for every framework (default: all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default 0)")
     p.add_argument("--json", metavar="PATH", help="also write the results (every round) as JSON")
+    p.add_argument("--profile", action="store_true",
+                   help="also print where a W1 step's time goes: GEMM, elementwise, framework overhead "
+                        "(from the gemm and numpy peers measured in the same run)")
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     return p
 
@@ -663,6 +683,10 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_after"] = os.getloadavg()
     if rows:
         console.print(_table(rows, meta))
+    if args.profile:
+        split = step_split(rows)
+        console.print(split if split else "--profile: needs W1 measured against the numpy and gemm peers "
+                                          "(the defaults: layerlab bench -w W1 --profile)")
     for wname in workloads:
         console.print(f"  {wname}: {WORKLOADS[wname].title}")
     if args.json:

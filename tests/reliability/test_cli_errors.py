@@ -118,3 +118,29 @@ def test_runs_lists_a_read_only_store(tmp_path):
         assert out.returncode == 0 and "x" in out.stdout, out.stderr
     finally:
         d.chmod(0o755)
+
+
+def test_runs_falls_back_to_reading_a_store_it_cannot_write(tmp_path, monkeypatch, capsys):
+    """As root file permissions cannot be tested, the writable open is made to fail as sqlite does on a
+    read-only file; `layerlab runs` then lists the store read-only (and never writes it)."""
+    from layerlab import store as store_mod
+    from layerlab.cli import main
+
+    path = tmp_path / "runs.sqlite"
+    with Store(path) as s:
+        s.start_run("listed").finish()
+    before = path.read_bytes()
+    real = store_mod.Store._connect
+
+    def readonly_file(self, timeout):
+        if not self.readonly:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return real(self, timeout)
+
+    monkeypatch.setattr(store_mod.Store, "_connect", readonly_file)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["runs", "--store", str(path)]) == 0
+    assert "listed" in capsys.readouterr().out
+    assert path.read_bytes() == before
+    assert main(["runs", "--store", str(tmp_path / "missing.sqlite")]) == 2  # nothing to read: the error stays
+    assert "cannot be written" in capsys.readouterr().err

@@ -278,3 +278,20 @@ def test_a_damaged_checkpoint_is_refused_by_name_and_changes_nothing(tmp_path_fa
         trainer.load_checkpoint(ck)
     assert all(np.array_equal(before[k], v) for k, v in trainer.model.state_dict().items())
     assert trainer.step == 0
+
+
+def test_a_state_json_that_is_not_utf8_is_refused_by_name(tmp_path, checkpoint_dir):
+    """The case the fuzzing found: a bare UnicodeDecodeError before the fix."""
+    import shutil
+
+    from layerlab.checkpoint import read_checkpoint
+
+    _, src = checkpoint_dir
+    ck = tmp_path / src.name
+    shutil.copytree(src, ck)
+    state = ck / "state.json"
+    blob = state.read_bytes()
+    state.unlink()
+    state.write_bytes(blob + b"\x80")
+    with pytest.raises(ValueError, match=r"checkpoint '.*step-\d+' cannot be read: state.json is not UTF-8"):
+        read_checkpoint(ck)

@@ -208,8 +208,6 @@ def _check_bagging(c: BaggingConfig) -> None:
         raise ConfigError(f"experiment 'bagging': bootstrap_samples must be ≥ 2, got {c.bootstrap_samples}")
     if c.members < 2:
         raise ConfigError(f"experiment 'bagging': members must be ≥ 2 (an ensemble), got {c.members}")
-    if c.seeds < 1:
-        raise ConfigError(f"experiment 'bagging': seeds must be ≥ 1, got {c.seeds}")
 
 
 @experiment("bagging", order=20, topic="regularisation",
@@ -393,8 +391,6 @@ def _check_dropout_ensemble(c: DropoutEnsembleConfig) -> None:
         raise ConfigError(f"experiment 'dropout_ensemble': p must be in (0, 1) (a dropout network), got {c.p}")
     if c.members < 2:
         raise ConfigError(f"experiment 'dropout_ensemble': members must be ≥ 2 (an ensemble), got {c.members}")
-    if c.seeds < 1:
-        raise ConfigError(f"experiment 'dropout_ensemble': seeds must be ≥ 1, got {c.seeds}")
 
 
 ARMS = ("dropout, weight scaling", "dropout, MC mean of K", "bagging, mean of K", "plain network")

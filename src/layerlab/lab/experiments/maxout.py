@@ -246,9 +246,6 @@ def _check(config: MaxoutConfig) -> None:
     if not 0.0 <= config.alpha <= 1.0:
         raise ConfigError(f"experiment 'maxout': alpha must be in [0, 1] (max(z, αz) is leaky ReLU only there), "
                           f"got {config.alpha}")
-    if config.seeds < 1 or config.fit_seeds < 1:
-        raise ConfigError(f"experiment 'maxout': seeds and fit_seeds must be ≥ 1, got {config.seeds}, "
-                          f"{config.fit_seeds}")
 
 
 @experiment("maxout", order=22, topic="regularisation",

@@ -173,8 +173,6 @@ def _check(config: RegularizationConfig) -> None:
         raise ConfigError(f"experiment 'l1_vs_l2': l2s must be positive strengths, got {config.l2s!r}")
     if config.main not in config.l2s:
         raise ConfigError(f"experiment 'l1_vs_l2': main ({config.main:g}) must be one of l2s {config.l2s!r}")
-    if config.seeds < 1:
-        raise ConfigError(f"experiment 'l1_vs_l2': seeds must be ≥ 1, got {config.seeds}")
 
 
 @experiment("l1_vs_l2", order=23, topic="regularisation",

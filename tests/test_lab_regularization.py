@@ -10,7 +10,7 @@ import pytest
 
 from layerlab import nn
 from layerlab.lab.experiments import regularization as R
-from lab_quick import PNG, quick_run
+from lab_quick import PNG, assert_arms_independent
 
 
 # -- the measurements -------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_verdicts_keys():
 def experiment_run(store, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # MNIST-1D is generated into a temporary cache
         mp.setenv("LAYERLAB_DATA", str(tmp_path_factory.mktemp("data")))
-        r = quick_run("l1_vs_l2", store, tmp_path_factory)
+        _, r = assert_arms_independent("l1_vs_l2", store, tmp_path_factory, min_items=10)
     return r.outcome, r.out
 
 

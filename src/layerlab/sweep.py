@@ -55,7 +55,7 @@ import re
 import threading
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,7 +64,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .store import Store, to_jsonable
 
 __all__ = ["run_sweep", "execute", "Job", "JobResult", "SweepOutcome", "job_key", "sweep_key", "parse_grid",
-           "metric_value", "add_arguments", "cli_sweep", "SCHEDULER_ENV"]
+           "metric_value", "add_arguments", "cli_sweep", "SCHEDULER_ENV", "ArmExecutor", "lecture_executor"]
 
 #: the environment variable naming a Dask scheduler (``tcp://HOST:PORT``) that sweeps use by default
 SCHEDULER_ENV = "LAYERLAB_SCHEDULER"
@@ -127,10 +127,14 @@ class JobResult:
         return self.status in ("done", "cached")
 
 
-def _work(experiment, config, quick: bool, seed: int) -> dict:
-    """What a worker runs (module-level: importable by every worker)."""
+def _work(experiment, config, quick: bool, seed: int, arms: bool = False) -> dict:
+    """What a worker runs (module-level: importable by every worker). ``arms``: on a Dask worker, the
+    experiment's ``ctx.map`` items become tasks of the same cluster."""
     from .lab.runner import run_detached
 
+    if arms:
+        with ArmExecutor.in_dask_worker() as executor:
+            return run_detached(experiment, config, quick=quick, seed=seed, executor=executor)
     return run_detached(experiment, config, quick=quick, seed=seed)
 
 
@@ -420,7 +424,7 @@ def _run_dask(jobs, todo, n_workers, address, retries, record, fail, tally) -> N
         futures = {}
         for i in todo:
             j = jobs[i]
-            f = client.submit(_work, j.experiment, j.config, j.quick, j.seed, pure=False, retries=int(retries),
+            f = client.submit(_work, j.experiment, j.config, j.quick, j.seed, True, pure=False, retries=int(retries),
                               key=f"layerlab-{j.experiment.name}-{j.key}-{uuid.uuid4().hex[:8]}")
             futures[f] = i
         pending = set(futures)
@@ -453,6 +457,141 @@ def _run_dask(jobs, todo, n_workers, address, retries, record, fail, tally) -> N
             for f in pending:
                 f.cancel()
     tally.set_running(0)
+
+
+# -- the arms of one experiment (ctx.map) ---------------------------------------------------------------------------
+class ArmExecutor:
+    """Where ``Context.map`` runs an experiment's seeds and arms: ``workers`` local processes (spawn, one BLAS
+    thread each, kept for the executor's life), a Dask cluster (``scheduler``, ``$LAYERLAB_SCHEDULER``,
+    or ``dask=True`` for a local one), or ``workers=0``: here, but through the same pickling as a worker
+    (for debugging, and for the tests that check an experiment's arms are independent).
+
+    ``fn`` and each item go to the workers with cloudpickle; a worker returns ``(value, log)`` (see
+    ``layerlab.lab.context``). A dead worker process is replaced and its unfinished items resubmitted, at
+    most ``retries`` times; an exception in ``fn`` is raised in the caller. Use as a context manager (or
+    call ``close()``): ``with ArmExecutor(workers=2) as ex: run_experiment(name, executor=ex)``.
+    """
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, dask: bool = False,
+                 retries: int = 2):
+        self.kind, self.n, self.address = _backend(workers, scheduler, dask)
+        self.retries = int(retries)
+        self._pool = None
+        self._client = None
+        self._closers: list[Callable[[], None]] = []
+
+    @classmethod
+    def in_dask_worker(cls) -> ArmExecutor:
+        """The executor of an experiment that runs as a task on a Dask worker: its arms are tasks of the
+        same cluster (``distributed.worker_client``: the waiting task leaves its thread to them)."""
+        self = cls(workers=0)
+        self.kind = "dask-worker"
+        return self
+
+    def __repr__(self) -> str:
+        where = self.address or (f"{self.n} workers" if self.n else "inline")
+        return f"ArmExecutor({self.kind}, {where})"
+
+    def __enter__(self) -> ArmExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        while self._closers:
+            self._closers.pop()()
+        self._client = None
+
+    def map(self, fn: Callable, items: Sequence, *, ctx=None, label: str = "arms") -> list[tuple[Any, list]]:
+        """``[(fn(item), log) ...]`` in item order (``Context.map`` replays the logs and keeps the values)."""
+        import cloudpickle
+
+        from .lab.context import NullProgress, run_arm
+
+        fn_blob = cloudpickle.dumps(fn)
+        blobs = [cloudpickle.dumps(item) for item in items]
+        progress = ctx.progress if ctx is not None else NullProgress()
+        with progress.task(f"{label} on {self!r}", total=len(blobs)) as task:
+            if self.kind == "inline":
+                out = []
+                for b in blobs:
+                    out.append(run_arm(fn_blob, b))
+                    task.advance(1)
+                return out
+            if self.kind == "pool":
+                return self._map_pool(fn_blob, blobs, task)
+            return self._map_dask(fn_blob, blobs, task)
+
+    def _map_pool(self, fn_blob: bytes, blobs: list[bytes], task) -> list:
+        from .lab.context import run_arm
+
+        results: dict[int, Any] = {}
+        attempts = dict.fromkeys(range(len(blobs)), 0)
+        todo = list(range(len(blobs)))
+        while todo:
+            if self._pool is None:
+                with _single_threaded_children(self.n):
+                    self._pool = ProcessPoolExecutor(max_workers=self.n, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_worker_init, initargs=(os.getpid(),))
+                    futures = {self._pool.submit(run_arm, fn_blob, blobs[i]): i for i in todo}
+            else:
+                futures = {self._pool.submit(run_arm, fn_blob, blobs[i]): i for i in todo}
+            todo, broken = [], False
+            try:
+                for f in as_completed(futures):
+                    i = futures[f]
+                    try:
+                        results[i] = f.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        attempts[i] += 1
+                        if attempts[i] > self.retries:
+                            raise RuntimeError(f"ctx.map: the worker process running item {i} died {attempts[i]} "
+                                               f"times (a crash, the OOM killer or a kill); gave up") from None
+                        todo.append(i)
+                    else:
+                        task.advance(1)
+            except BaseException:
+                _kill_pool(self._pool)
+                self._pool = None
+                raise
+            if broken:
+                _kill_pool(self._pool)
+                self._pool = None
+        return [results[i] for i in range(len(blobs))]
+
+    def _map_dask(self, fn_blob: bytes, blobs: list[bytes], task) -> list:
+        import distributed
+
+        from .lab.context import run_arm
+
+        def gather(client) -> list:
+            futures = {client.submit(run_arm, fn_blob, b, pure=False, retries=self.retries): i
+                       for i, b in enumerate(blobs)}
+            results = {}
+            try:
+                for f in distributed.as_completed(list(futures)):
+                    results[futures[f]] = f.result()  # an arm's exception is raised here
+                    task.advance(1)
+            finally:
+                for f in futures:
+                    f.cancel()
+            return [results[i] for i in range(len(blobs))]
+
+        if self.kind == "dask-worker":
+            from distributed import worker_client
+
+            with worker_client() as client:
+                return gather(client)
+        if self._client is None:
+            cm = _dask_client(self.address, self.n)
+            self._client = cm.__enter__()
+            self._closers.append(lambda: cm.__exit__(None, None, None))
+        return gather(self._client)
 
 
 # -- metrics, figures, table ----------------------------------------------------------------------------------------------

@@ -236,7 +236,7 @@ def _base_data(exp: Experiment, config, seed: int, quick: bool, store: Store, st
 
 
 def _run_one(exp: Experiment, config, *, quick: bool, seed: int, store: Store, out_dir: Path | None,
-             progress) -> Outcome:
+             progress, executor=None) -> Outcome:
     started = time.time()
     data = _base_data(exp, config, seed, quick, store, started)
     run_id, out = None, out_dir
@@ -246,7 +246,7 @@ def _run_one(exp: Experiment, config, *, quick: bool, seed: int, store: Store, o
             out = Path(out_dir) if out_dir is not None else reports_root(store) / f"{exp.name}-{run.id}"
             data["out_dir"] = str(out.resolve())
             data.update(_execute(exp, config, Context(out, seed=seed, run=run, progress=progress, quick=quick,
-                                                      experiment=exp.name), seed, started))
+                                                      experiment=exp.name, executor=executor), seed, started))
             claims_path = write_text_atomic(out / "claims.json", json.dumps(data, indent=2, ensure_ascii=False))
             report_path = write_report(data, out)
             run.add_artifact(claims_path.resolve(), "claims")
@@ -318,7 +318,8 @@ class _RecordingRun:
     def flush(self) -> None: ...
 
 
-def run_detached(exp: Experiment | str, config=None, *, quick: bool = False, seed: int = 0, progress=None) -> dict:
+def run_detached(exp: Experiment | str, config=None, *, quick: bool = False, seed: int = 0, progress=None,
+                 executor=None) -> dict:
     """Run one experiment with NO store (a sweep worker); return a picklable payload for ``record_detached``.
 
     The experiment runs exactly as under ``run_experiment`` (same seeding, same Context), in a
@@ -343,7 +344,7 @@ def run_detached(exp: Experiment | str, config=None, *, quick: bool = False, see
         rec = _RecordingRun(Path(tmp))
         try:
             data.update(_execute(exp, config, Context(Path(tmp), seed=seed, run=rec, progress=progress, quick=quick,
-                                                      experiment=exp.name), seed, started))
+                                                      experiment=exp.name, executor=executor), seed, started))
         except Exception as e:
             data.update(status="failed", error="".join(traceback.format_exception(e)).rstrip(),
                         elapsed=time.time() - started, claims=[], figures=[])
@@ -414,7 +415,7 @@ def show_outcome(console, o: Outcome, index: int | None = None, total: int | Non
 
 def run_experiment(name: str, quick: bool = False, overrides: Sequence[str] | Mapping[str, Any] | None = None,
                    out_dir: str | os.PathLike | None = None, seed: int = 0, store: Store | str | None = None, *,
-                   console=None, show: bool = True) -> Outcome:
+                   console=None, show: bool = True, executor=None) -> Outcome:
     """Run experiment ``name`` inside a store run; write its figures, ``claims.json`` and ``report.html``.
 
     Args:
@@ -423,6 +424,9 @@ def run_experiment(name: str, quick: bool = False, overrides: Sequence[str] | Ma
         out_dir: output directory; default ``<store dir>/reports/<name>-<run id>``.
         store: a ``Store``, a path, or None for the default store.
         show: print progress and the claims table (rich; plain when not a terminal).
+        executor: where the experiment's ``ctx.map`` items (seeds, arms) run: None for here, one after
+            the other, or a ``layerlab.sweep.ArmExecutor`` (worker processes, a Dask cluster); the numbers
+            are the same either way.
 
     Returns an ``Outcome``; an exception inside the experiment gives ``status == 'failed'``
     (with the traceback), unknown names raise ``KeyError`` and bad overrides ``ConfigError``.
@@ -437,7 +441,8 @@ def run_experiment(name: str, quick: bool = False, overrides: Sequence[str] | Ma
             task = progress.task(exp.name, total=None)
             try:
                 outcome = _run_one(exp, config, quick=quick, seed=seed, store=db,
-                                   out_dir=Path(out_dir) if out_dir is not None else None, progress=progress)
+                                   out_dir=Path(out_dir) if out_dir is not None else None, progress=progress,
+                                   executor=executor)
             finally:
                 task.close()
         if show:

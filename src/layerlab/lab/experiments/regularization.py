@@ -183,40 +183,41 @@ def run(config: RegularizationConfig, ctx: Context) -> Result:
     (x, y), _ = data.mnist1d()
     l2s = sorted(set(float(v) for v in config.l2s))
     main = float(config.main)
-    rows: list[dict] = []
-    final_weights: dict[tuple, list] = {}
-    init_std: list[float] = []
     lr = {"SGD": config.lr, "Adam": config.adam_lr}
-    for s in range(config.seeds):
-        w_seed = ctx.rng_for("weights", s).integers(2**63)
-        arms = [("none", "SGD", None)] + [(p, "SGD", l2) for l2 in l2s for p in ("L2", "L1")] \
-            + [("none", "Adam", None), ("L2", "Adam", main), ("L1", "Adam", main)]
-        for penalty, opt_name, l2 in arms:
-            model = net(config.width, np.random.default_rng(w_seed))
-            if not init_std:
-                init_std = [float(p.data.std()) for p in penalised(model)]
-            sigma0 = [float(p.data.std()) for p in penalised(model)]
-            l1 = matched_l1(model, l2) if penalty == "L1" else 0.0
-            opt = optimizer(model, opt_name.lower(), lr[opt_name], l2 if penalty == "L2" else 0.0)
-            label = f"{penalty} {opt_name}" + (f" λ₂={l2:g}" if l2 is not None else "") + f" seed {s}"
-            trainer = ctx.trainer(model, nn.CrossEntropyLoss(), opt, label=label, l1=l1, seed=ctx.seed + s,
-                                  log_every=10)
-            loader = data.DataLoader(data.TensorDataset(x, y), batch_size=config.batch_size, shuffle=True,
-                                     seed=ctx.seed + s)
-            diverged = None
-            try:
-                trainer.fit(loader, epochs=config.epochs)
-            except NonFiniteError:
-                diverged = trainer.step
-            ws = [p.data.copy() for p in penalised(model)]
-            st = weight_stats(ws, sigma0)
-            ce = trainer.evaluate(data.DataLoader(data.TensorDataset(x, y), batch_size=1000))
-            rows.append({"penalty": penalty, "optimiser": opt_name, "λ₂ (matched)": l2, "λ₁": l1,
-                         "λ₂ used": l2 if penalty == "L2" else 0.0, "seed": s,
-                         "training cross-entropy": float(ce["loss"]), "training accuracy": float(ce["accuracy"]),
-                         **st, "diverged at": diverged})
-            if s == 0:
-                final_weights[(penalty, opt_name, l2)] = ws
+    arms = [("none", "SGD", None)] + [(p, "SGD", l2) for l2 in l2s for p in ("L2", "L1")] \
+        + [("none", "Adam", None), ("L2", "Adam", main), ("L1", "Adam", main)]
+
+    def fit(item):
+        """One (seed, penalty, optimiser, λ₂) run: its row, its final weights and σ₀ of each layer."""
+        s, (penalty, opt_name, l2) = item
+        model = net(config.width, np.random.default_rng(ctx.rng_for("weights", s).integers(2**63)))
+        sigma0 = [float(p.data.std()) for p in penalised(model)]
+        l1 = matched_l1(model, l2) if penalty == "L1" else 0.0
+        opt = optimizer(model, opt_name.lower(), lr[opt_name], l2 if penalty == "L2" else 0.0)
+        label = f"{penalty} {opt_name}" + (f" λ₂={l2:g}" if l2 is not None else "") + f" seed {s}"
+        trainer = ctx.trainer(model, nn.CrossEntropyLoss(), opt, label=label, l1=l1, seed=ctx.seed + s,
+                              log_every=10)
+        loader = data.DataLoader(data.TensorDataset(x, y), batch_size=config.batch_size, shuffle=True,
+                                 seed=ctx.seed + s)
+        diverged = None
+        try:
+            trainer.fit(loader, epochs=config.epochs)
+        except NonFiniteError:
+            diverged = trainer.step
+        ws = [p.data.copy() for p in penalised(model)]
+        st = weight_stats(ws, sigma0)
+        ce = trainer.evaluate(data.DataLoader(data.TensorDataset(x, y), batch_size=1000))
+        row = {"penalty": penalty, "optimiser": opt_name, "λ₂ (matched)": l2, "λ₁": l1,
+               "λ₂ used": l2 if penalty == "L2" else 0.0, "seed": s,
+               "training cross-entropy": float(ce["loss"]), "training accuracy": float(ce["accuracy"]),
+               **st, "diverged at": diverged}
+        return row, ws, sigma0
+
+    items = [(s, arm) for s in range(config.seeds) for arm in arms]
+    runs = ctx.map(fit, items, label="fits")
+    rows = [row for row, _, _ in runs]
+    init_std = runs[0][2]
+    final_weights = {arm: ws for (s, arm), (_, ws, _) in zip(items, runs) if s == 0}
     holds = verdicts(rows, l2s, main)
 
     # -- texts

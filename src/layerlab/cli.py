@@ -14,30 +14,43 @@
 The store is ``$LAYERLAB_HOME/runs.sqlite`` (default ``./runs/runs.sqlite``); reports go
 next to it under ``reports/`` unless ``--out`` says otherwise (``lr-find``'s plots under
 ``reports/lr_find/``).
+
+Startup: building the parser, ``--help`` and ``list`` import neither NumPy nor the experiments,
+matplotlib or rich (``list`` uses rich only on a terminal); each command imports what it needs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
-from .store import StoreError
 
 
-# -- help that lists the experiments ----------------------------------------------------------------
+# -- the experiments, for the help and `list` ---------------------------------------------------------
+def _experiment_rows() -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """``[(name, topic, summary)]`` of every experiment in lecture order, and the ``(module, traceback)`` of
+    the experiment modules known to have failed to import.
+
+    A fresh process reads the decorators from the source (``registry.static_index``: none of the
+    experiments, NumPy or matplotlib is imported, so a broken module shows up only in the commands that
+    import it); once the registry is loaded (or the source is not plain literals) the registry is asked.
+    """
+    from .lab import registry
+
+    rows = None if registry._loaded else registry.static_index()
+    if rows is None:
+        rows = [(e.name, e.topic, e.summary) for e in registry.all_experiments()]
+    return rows, list(registry.LOAD_PROBLEMS)
+
+
 def _experiments_help() -> str:
     try:
-        from .lab import LOAD_PROBLEMS, all_experiments, registry
-
-        # a fresh process reads the decorators from the source (no import of the experiments, several
-        # seconds less); once the registry is loaded (or the source is not plain literals) it is asked
-        rows = None if registry._loaded else registry.static_index()
-        if rows is None:
-            rows = [(e.name, e.topic, e.summary) for e in all_experiments()]
+        rows, problems = _experiment_rows()
     except Exception as e:  # help must never crash
         return f"experiments: (could not load: {e})"
     if not rows:
@@ -45,22 +58,53 @@ def _experiments_help() -> str:
     width = max(len(name) for name, _, _ in rows)
     lines = ["experiments (layerlab run NAME; `lecture` runs them all):"]
     lines += [f"  {name:<{width}}  {summary}" for name, _, summary in rows]
-    if LOAD_PROBLEMS:
-        lines.append(f"  (failed to import: {', '.join('lab.experiments.' + m for m, _ in LOAD_PROBLEMS)})")
+    if problems:
+        lines.append(f"  (failed to import: {', '.join('lab.experiments.' + m for m, _ in problems)})")
     return "\n".join(lines)
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose help can end with the list of experiments (built only when shown)."""
+    """An ArgumentParser whose help can end with the list of experiments (built only when shown), and whose
+    arguments can come from ``deferred_arguments(parser)``, called only when this parser is used (parsing,
+    help): a subcommand defined by a heavy module (``sweep``, ``search``) costs nothing to the others."""
 
-    def __init__(self, *args, list_experiments: bool = False, **kwargs):
+    def __init__(self, *args, list_experiments: bool = False, deferred_arguments=None, **kwargs):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
         self.list_experiments = list_experiments
+        self.deferred_arguments = deferred_arguments
+
+    def _add_deferred_arguments(self) -> None:
+        add, self.deferred_arguments = self.deferred_arguments, None
+        if add is not None:
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_deferred_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_deferred_arguments()
+        return super().format_usage()
 
     def format_help(self) -> str:
+        self._add_deferred_arguments()
         text = super().format_help()
         return text + "\n" + _experiments_help() + "\n" if self.list_experiments else text
+
+
+def _arguments_of(module: str):
+    """``layerlab.<module>.add_arguments``, imported when its subcommand is parsed (see ``_Parser``)."""
+    def add(parser: argparse.ArgumentParser) -> None:
+        importlib.import_module(f".{module}", __package__).add_arguments(parser)
+    return add
+
+
+def _store_error() -> type | tuple:
+    """``StoreError`` for an ``except`` clause, or ``()`` (matches nothing) when the store module was never
+    imported, so nothing can have raised it (the store imports NumPy: not for ``--help``)."""
+    store = sys.modules.get(f"{__package__}.store")
+    return store.StoreError if store is not None else ()
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -110,7 +154,7 @@ def _count(least: int):
 def _open_for_reading(path):
     """The store at ``path`` for listing: read-write when possible (crashed runs get marked), else read-only
     (a store someone shared, a read-only mount)."""
-    from .store import Store, default_store_path
+    from .store import Store, StoreError, default_store_path
 
     try:
         return Store(path)
@@ -127,25 +171,40 @@ def _err(message: str) -> int:
 
 
 def _cmd_list(args) -> int:
+    """The experiments as a table: rich on a terminal, plain aligned text (one line each) otherwise."""
+    rows, problems = _experiment_rows()
+    if args.topic:
+        rows = [row for row in rows if row[1] == args.topic]
+    title, header = f"{len(rows)} experiments", ("name", "topic", "summary")
+    warnings = [(f"warning: lab.experiments.{module} failed to import:", problem.strip().splitlines()[-1])
+                for module, problem in problems]
+    if not sys.stdout.isatty():
+        print(_plain_table(title, header, rows))
+        for prefix, last_line in warnings:
+            print(prefix, last_line)
+        return 0
+    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from .lab import LOAD_PROBLEMS, all_experiments
-
-    exps = all_experiments()
-    if args.topic:
-        exps = [e for e in exps if e.topic == args.topic]
-    console = _console()
-    table = Table(title=f"{len(exps)} experiments", title_justify="left")
-    for col in ("name", "topic", "summary"):
+    console = Console()
+    table = Table(title=title, title_justify="left")
+    for col in header:
         table.add_column(col, no_wrap=col != "summary")
-    for e in exps:
-        table.add_row(escape(e.name), escape(e.topic), escape(e.summary))
+    for row in rows:
+        table.add_row(*map(escape, row))
     console.print(table)
-    for module, problem in LOAD_PROBLEMS:
-        console.print(f"[yellow]warning: lab.experiments.{escape(module)} failed to import:[/] "
-                      f"{escape(problem.strip().splitlines()[-1])}")
+    for prefix, last_line in warnings:
+        console.print(f"[yellow]{escape(prefix)}[/] {escape(last_line)}")
     return 0
+
+
+def _plain_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """``title``, then the header and the rows in left-aligned columns two spaces apart (last one unpadded)."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    lines = [title] + ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip()
+                       for row in (header, *rows)]
+    return "\n".join(lines)
 
 
 def _cmd_run(args) -> int:
@@ -169,11 +228,21 @@ def _cmd_run(args) -> int:
             outcome = run_lecture(quick=args.quick, overrides=args.set, out_dir=args.out, seed=args.seed,
                                   store=args.store, names=names, console=_console(), parallel=parallel)
             return 0 if outcome.ok else 1
-        for flag in ("topic", "workers", "scheduler"):
-            if getattr(args, flag) is not None:
-                return _err(f"--{flag} applies to `layerlab run lecture` only, not to the experiment {args.name!r}")
-        outcome = run_experiment(args.name, quick=args.quick, overrides=args.set, out_dir=args.out, seed=args.seed,
-                                 store=args.store, console=_console())
+        if args.topic is not None:
+            return _err(f"--topic applies to `layerlab run lecture` only, not to the experiment {args.name!r}")
+        if args.workers is None and args.scheduler is None:
+            outcome = run_experiment(args.name, quick=args.quick, overrides=args.set, out_dir=args.out,
+                                     seed=args.seed, store=args.store, console=_console())
+        else:
+            from .sweep import ArmExecutor
+
+            try:
+                executor = ArmExecutor(args.workers, args.scheduler)
+            except ValueError as e:
+                return _err(str(e))
+            with executor:
+                outcome = run_experiment(args.name, quick=args.quick, overrides=args.set, out_dir=args.out,
+                                         seed=args.seed, store=args.store, console=_console(), executor=executor)
     except KeyError as e:
         return _err(e.args[0] if e.args else str(e))
     except ConfigError as e:
@@ -369,6 +438,18 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import cli_sweep
+
+    return cli_sweep(args, console=_console())
+
+
+def _cmd_search(args) -> int:
+    from .search import cli_search
+
+    return cli_search(args)
+
+
 def _cmd_bench(args, extra: list[str]) -> int:
     try:
         from . import bench
@@ -407,8 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default: <store dir>/reports/...)")
     p.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     p.add_argument("--workers", type=_count(0), metavar="N",
-                   help="with `lecture`: run the experiments on N worker processes (0: in this process)")
-    p.add_argument("--scheduler", metavar="ADDR", help="with `lecture`: a Dask scheduler, tcp://HOST:PORT")
+                   help="N worker processes: the lecture's experiments, or one experiment's seeds and arms "
+                        "(0: in this process; the numbers are the same either way)")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="a Dask scheduler, tcp://HOST:PORT: the experiments and their seeds and arms run there")
     p.add_argument("--store", metavar="PATH", help="the run store (default $LAYERLAB_HOME/runs.sqlite)")
     p.add_argument("--topic", metavar="TOPIC", help="with `lecture`: only the experiments of this topic")
     p.set_defaults(func=_cmd_run)
@@ -416,20 +499,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="an experiment over a grid of config values × seeds (local workers or Dask)",
                        description="Run EXPERIMENT for every combination of the --grid values and every seed, on "
                                    "local worker processes or a Dask cluster; finished jobs in the store are not "
-                                   "run again. A figure per swept key and a table are written.")
-    from . import sweep as _sweep
-
-    _sweep.add_arguments(p)
-    p.set_defaults(func=lambda a: _sweep.cli_sweep(a, console=_console()))
+                                   "run again. A figure per swept key and a table are written.",
+                       deferred_arguments=_arguments_of("sweep"))
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("search", help="automatic search for activation functions (Ramachandran et al. 2017)",
                        description="Random search plus an evolutionary step over the paper's space of unary and "
                                    "binary functions; every candidate is filtered, gradchecked and scored by a "
-                                   "short training run on MNIST-1D. Prints a leaderboard.")
-    from . import search as _search
-
-    _search.add_arguments(p)
-    p.set_defaults(func=_search.cli_search)
+                                   "short training run on MNIST-1D. Prints a leaderboard.",
+                       deferred_arguments=_arguments_of("search"))
+    p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("runs", help="the runs in the store")
     p.add_argument("--experiment", "-e", help="only this experiment")
@@ -492,7 +571,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except StoreError as e:
+    except _store_error() as e:
         return _err(str(e))
     except OSError as e:  # a directory we cannot create or write (LAYERLAB_HOME, --out): one line, no traceback
         where = f": {e.filename}" if e.filename else ""

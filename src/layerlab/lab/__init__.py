@@ -44,13 +44,17 @@ name a figure that was saved; ``Result.figures`` may add ``{name: Figure}`` to s
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from .claims import Claim, FigureRef, Result
-from .config import ConfigError, make_config, parse_overrides
-from .context import Context, NullProgress
-from .registry import (LOAD_PROBLEMS, REGISTRY, Experiment, all_experiments, experiment, get, import_errors,
-                       load_experiments)
+from .. import _export_lazily
+
+if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and IDEs
+    from . import figures, stats
+    from .claims import Claim, FigureRef, Result
+    from .config import ConfigError, make_config, parse_overrides
+    from .context import Context, NullProgress
+    from .registry import (LOAD_PROBLEMS, REGISTRY, Experiment, all_experiments, experiment, get, import_errors,
+                           load_experiments)
 
 __all__ = [
     "experiment", "Claim", "Result", "Context", "Experiment", "FigureRef", "ConfigError", "NullProgress",
@@ -58,8 +62,11 @@ __all__ = [
     "LOAD_PROBLEMS", "figures", "stats",
 ]
 
-
-def __getattr__(name):  # `from layerlab.lab import figures` without importing matplotlib up front
-    if name in ("figures", "stats"):
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# imported on first use: `layerlab list` and `--help` read the registry without NumPy, the trainer or matplotlib
+_export_lazily(__name__, {
+    ".claims": ("Claim", "FigureRef", "Result"),
+    ".config": ("ConfigError", "make_config", "parse_overrides"),
+    ".context": ("Context", "NullProgress"),
+    ".registry": ("LOAD_PROBLEMS", "REGISTRY", "Experiment", "all_experiments", "experiment", "get", "import_errors",
+                  "load_experiments"),
+})

@@ -17,20 +17,19 @@ stop the others.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import importlib.util
 import inspect
 import math
-import pkgutil
-import traceback
 import typing
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .claims import Result
 from .config import NAME_RE, NoConfig, check_config_cls, make_config
-from .context import Context
+
+if TYPE_CHECKING:  # annotations only: the registry (and `layerlab list`) needs neither NumPy nor the trainer
+    from .claims import Result
+    from .context import Context
 
 __all__ = ["experiment", "Experiment", "REGISTRY", "EXPERIMENTS_PACKAGE", "LOAD_PROBLEMS", "get",
            "all_experiments", "load_experiments", "import_errors", "static_index"]
@@ -115,6 +114,9 @@ def load_experiments(reload: bool = False) -> dict[str, Experiment]:
 
     A module that fails to import is recorded in ``LOAD_PROBLEMS`` and does not stop the others.
     """
+    import pkgutil
+    import traceback
+
     global _loaded
     if _loaded and not reload:
         return REGISTRY
@@ -143,6 +145,8 @@ def get(name: str) -> Experiment:
     try:
         return REGISTRY[name]
     except KeyError:
+        import difflib
+
         close = difflib.get_close_matches(name, list(REGISTRY), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise KeyError(f"no experiment named {name!r}{hint} (known: {', '.join(REGISTRY) or 'none'})") from None

@@ -24,8 +24,24 @@ def _losses(workload, framework, steps=STEPS):
     return [runner.step() for _ in range(steps)]
 
 
+def _tiny_fashion(n=640, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    x = rng.random((n, 784), dtype=np.float32) * 0.3
+    x[np.arange(n), y * 78] += 1.0  # learnable
+    return x, y
+
+
+@pytest.fixture
+def tiny_fashion(monkeypatch):
+    """W6 on 640 synthetic examples (5 batches an epoch) in place of Fashion-MNIST."""
+    data = _tiny_fashion()
+    monkeypatch.setattr(bench, "fashion_mnist_train", lambda: data)
+    return data
+
+
 @pytest.mark.parametrize("workload", list(bench.WORKLOADS))
-def test_every_workload_builds_and_runs_a_couple_of_steps(workload):
+def test_every_workload_builds_and_runs_a_couple_of_steps(workload, tiny_fashion):
     w = bench.WORKLOADS[workload]
     runner = bench.build(workload, "layerlab")
     out = [runner.step() for _ in range(2)]
@@ -36,6 +52,7 @@ def test_every_workload_builds_and_runs_a_couple_of_steps(workload):
         assert out[0].shape == (w.batch, w.sizes[-1]) and out[0].dtype == np.float32
         np.testing.assert_array_equal(out[0], out[1])  # eval mode: inference changes nothing
     runner.run(2)
+    runner.close()
 
 
 @pytest.mark.parametrize("workload", ["W1", "W2", "W3"])
@@ -202,3 +219,89 @@ def test_the_step_split_reads_the_gemm_and_numpy_peers():
     assert text.startswith("W1 step 10.00 ms: GEMM 6.00 ms (60%), elementwise 3.00 ms (30%), "
                            "framework overhead 1.00 ms (10%)")
     assert bench.step_split(rows[:1]) is None
+
+
+# -- W6: Trainer.fit end to end (on tiny_fashion, a small stand-in: nothing here needs Fashion-MNIST) -----------
+def test_w6_is_a_workload_against_torch_and_in_the_help(capsys):
+    assert "W6" in bench.WORKLOADS and "W6" in bench.PEERS["torch"]
+    w = bench.WORKLOADS["W6"]
+    assert (w.sizes, w.activation, w.dropout, w.optimizer, w.batch) == ((784, 256, 256, 10), "relu", 0.2, "adam", 128)
+    assert bench.TARGETS[("W6", "torch")] == 1.30
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    assert "W1, W2, W3, W4, W5, W6" in " ".join(capsys.readouterr().out.split())  # help text is wrapped
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    assert "W6" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("framework", ["layerlab", "torch"])
+def test_w6_trains_in_rounds_across_epochs_and_learns(tiny_fashion, framework):
+    x, y = tiny_fashion
+    runner = bench.build("W6", framework)
+    try:
+        first = runner.step()
+        assert isinstance(first, float) and 1.5 < first < 3.5  # ≈ ln 10 at the start
+        runner.run(12)  # 5 batches an epoch: the rounds run on across epoch ends
+        losses = [runner.step() for _ in range(5)]
+        assert all(np.isfinite(losses)) and np.mean(losses) < first
+        assert 0.0 <= runner.accuracy(x, y) <= 1.0
+    finally:
+        runner.close()
+
+
+def test_w6_in_rounds_trains_exactly_as_one_fit(tiny_fashion):
+    """The pacing (a thread let through k batches at a time) changes nothing: the losses of 10 single steps
+    are those of one uninterrupted Trainer.fit of 2 epochs with the same seed."""
+    runner = bench.build("W6", "layerlab")
+    try:
+        paced = [runner.step() for _ in range(10)]
+    finally:
+        runner.close()
+    trainer, loader = bench.w6_trainer(data=tiny_fashion)
+    assert len(loader) == 5
+    assert trainer.fit(loader, epochs=2).loss == paced
+
+
+def test_w6_close_ends_the_training_thread(tiny_fashion):
+    import threading
+
+    runner = bench.build("W6", "layerlab")
+    runner.run(2)
+    assert any(t.name == "layerlab-W6" for t in threading.enumerate())
+    runner.close()
+    assert not any(t.name == "layerlab-W6" for t in threading.enumerate())
+    with pytest.raises(RuntimeError, match="training thread has ended"):
+        runner.run(1)
+
+
+def test_w6_worker_serves_the_protocol(tiny_fashion, monkeypatch, capsys):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("run 3\nrss\nquit\n"))
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # the worker points sys.stdout at stderr: put it back after
+    assert bench._worker("W6", "layerlab", 0, 1) == 0
+    ready, timing, rss = capsys.readouterr().out.split("\n")[:3]
+    assert ready.startswith("ready ") and len(timing.split()) == 2 and float(timing.split()[1]) > 0
+    assert float(rss) > 20
+
+
+def test_w6_is_skipped_with_the_reason_when_fashion_mnist_is_missing(monkeypatch, capsys, tmp_path):
+    def missing():
+        raise FileNotFoundError("Fashion-MNIST: the IDX files are not in any of: /nowhere")
+
+    monkeypatch.setattr(bench, "fashion_mnist_train", missing)
+    path = tmp_path / "b.json"
+    assert bench.main(["-w", "W6", "--vs", "torch", "--repeat", "1", "--threads", "1", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "W6: skipped:" in out and "/nowhere" in out
+    assert json.loads(path.read_text())["results"] == []
+
+
+def test_w6_an_error_in_the_training_thread_reaches_the_caller(monkeypatch):
+    x, y = _tiny_fashion()
+    x[3, 5] = np.nan
+    monkeypatch.setattr(bench, "fashion_mnist_train", lambda: (x, y))
+    with pytest.raises(RuntimeError, match="training thread failed.*contains NaN or Inf"):
+        bench.build("W6", "layerlab")

@@ -188,6 +188,77 @@ def test_nan_guard_ignores_large_finite_gradients():
     assert trainer.step == len(loader)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "fortran"])
+def test_the_finiteness_check_finds_every_nan_and_inf(bad, dtype, layout):
+    """_all_finite (the NaN guard's and the checkpoint's test) answers as np.isfinite(a).all() whatever the
+    layout, for a non-finite entry anywhere, and for finite entries whose squares or sum overflow."""
+    from layerlab.train import _all_finite
+
+    base = np.ones((6, 8), dtype)
+    views = {"contiguous": lambda a: a, "strided": lambda a: a[:, ::2], "fortran": np.asfortranarray}
+    for i in range(6):
+        a = base.copy()
+        a[i, (3 * i) % 4 * 2] = bad
+        a = views[layout](a)
+        assert not _all_finite(a), (i, a)
+    big = np.full((6, 8), np.finfo(dtype).max / 2, dtype)  # finite; Σa² and Σa overflow
+    assert _all_finite(views[layout](big)) and _all_finite(views[layout](-big))
+    assert _all_finite(views[layout](base))
+    assert _all_finite(np.zeros(0, dtype))
+
+
+def test_the_progress_bar_updates_at_most_every_interval_and_counts_every_batch(monkeypatch):
+    """Throttled: between two updates the batches are added up; the epoch's end adds the rest, with the
+    latest loss; nothing is lost or double-counted."""
+    from layerlab import train
+
+    calls = []
+
+    class FakeProgress:
+        console = type("C", (), {"print": staticmethod(lambda *a, **k: None)})()
+
+        def add_task(self, *a, **k):
+            calls.append(("add", k.get("total")))
+            return 7
+
+        def update(self, task, advance=0, loss=None):
+            calls.append((task, advance, loss))
+
+    clock = iter(np.arange(0, 100, 0.03))  # 30 ms a batch
+    monkeypatch.setattr(train.time, "monotonic", lambda: float(next(clock)))
+    bar = train.ProgressBar(interval=0.1)
+    bar._progress = FakeProgress()
+
+    class T:
+        batches_per_epoch = 20
+
+    bar.on_epoch_start(T(), 0)
+    for i in range(20):
+        bar.on_batch_end(T(), i, {"loss": float(i)})
+    bar.on_epoch_end(T(), 0, {"loss": 1.0})
+    updates = [c for c in calls if c[0] == 7]
+    assert sum(a for _, a, _ in updates) == 20          # every batch counted once
+    assert 5 <= len(updates) <= 8                       # ~every 4th batch, not 20 updates
+    assert updates[0] == (7, 1, "0.0000")               # the first batch shows at once
+    assert updates[-1][2] == "19.0000"                  # the end shows the last loss
+
+
+def test_accuracy_metric_is_the_mean_hit_rate_as_a_python_float():
+    from layerlab.train import _accuracy
+
+    rng = np.random.default_rng(0)
+    out, y = rng.standard_normal((1000, 10)).astype(np.float32), rng.integers(0, 10, 1000)
+    hits = out.argmax(axis=1) == y
+    acc = _accuracy(out, y)
+    assert type(acc) is float and acc == float(hits.mean()) == np.count_nonzero(hits) / 1000
+    assert _accuracy(out, np.eye(10)[y]) == acc                                    # one-hot targets
+    assert _accuracy(out.reshape(100, 10, 10), y.reshape(100, 10)) == acc            # sequences
+    assert _accuracy(np.array([[2.0], [-1.0]]), np.array([1.0, 1.0])) == 0.5        # binary logits
+    assert np.isnan(_accuracy(out[:0], y[:0]))
+
+
 BAD_INPUT = [
     ("nan", r"x contains NaN or Inf \(first at example 4\)"),
     ("inf", r"x contains NaN or Inf \(first at example 4\)"),

@@ -1,6 +1,6 @@
 """``layerlab bench``: layerlab side by side with PyTorch's eager mode and a hand-written NumPy loop.
 
-Workloads (synthetic data of the right shape, so no download is needed):
+Workloads (W1–W5 on synthetic data of the right shape, so no download is needed; W6 on Fashion-MNIST):
 
 - W1: 784-500-500-500-10 tanh, cross-entropy, SGD η = 0.5, batch 256, float32 (the notes' MNIST net) — training.
 - W2: 784 → 7 × (Linear 100 → BatchNorm → sigmoid) → 10, SGD with momentum, batch 60 — training.
@@ -8,9 +8,16 @@ Workloads (synthetic data of the right shape, so no download is needed):
 - W4: W1 in eval mode, batch 1024 — inference.
 - W5: W1 trained by ``Trainer.fit`` with ActivationStats + GradientStats at their default sampling,
   against the same ``Trainer.fit`` without probes — what the probes cost.
+- W6: end to end, as users train: Fashion-MNIST (the real data; the row is skipped when it is not
+  installed), 784-256-256-10 ReLU with Dropout(0.2) after each hidden layer, He init, Adam η = 1e-3 with a
+  cosine schedule stepped per batch (η(t) = ½η₀(1 + cos(πt/T)), T = 12 epochs), batch 128, shuffled
+  every epoch — one ``Trainer.fit`` over a ``DataLoader`` (loss and accuracy metrics, history) against
+  the same recipe as a plain PyTorch loop (``torch.utils.data.DataLoader`` over a ``TensorDataset``,
+  ``loss.item()`` and the correct count every step for the epoch's loss and accuracy).
 
-Every framework starts from the same weights and sees the same batches, so the first
-losses agree (``tests/test_bench.py`` checks it): the benchmark compares equal work.
+W1–W5: every framework starts from the same weights and sees the same batches, so the first
+losses agree (``tests/test_bench.py`` checks it): the benchmark compares equal work. W6 starts
+from the same weights; its shuffles and dropout masks come from each framework's own generators.
 
 How it measures. Each framework runs in its own worker process (which imports only that
 framework), started with the same thread count for BLAS, OpenMP and ``torch.set_num_threads``.
@@ -49,7 +56,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WORKLOADS", "Workload", "FRAMEWORKS", "PEERS", "Runner", "synthetic_batches", "initial_weights", "build", "main"]
+__all__ = ["WORKLOADS", "Workload", "FRAMEWORKS", "PEERS", "Runner", "synthetic_batches", "initial_weights", "build", "main",
+           "fashion_mnist_train", "w6_trainer", "W6_EPOCHS"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ class Workload:
     batchnorm: bool = False
     train: bool = True
     probes: bool = False
+    dropout: float = 0.0    # p of a Dropout after every hidden activation
+    end_to_end: bool = False  # W6: Trainer.fit on Fashion-MNIST with a cosine schedule, vs a plain torch loop
+    min_steps: int = 2      # the fewest steps in a round that --steps' default picks
 
 
 _W1 = (784, 500, 500, 500, 10)
@@ -79,12 +90,17 @@ WORKLOADS = {
     "W4": Workload("W4", "W1 in eval mode, batch 1024 — inference", _W1, "tanh", "xavier", 1024, train=False),
     "W5": Workload("W5", "W1 in Trainer.fit with ActivationStats + GradientStats (default sampling) "
                          "vs the same fit without probes", _W1, "tanh", "xavier", 256, probes=True),
+    "W6": Workload("W6", "Fashion-MNIST 784-256-256-10 ReLU, dropout 0.2, Adam + cosine, batch 128, shuffled — "
+                         "Trainer.fit + DataLoader vs a plain PyTorch loop", (784, 256, 256, 10), "relu", "he", 128,
+                   "adam", 1e-3, dropout=0.2, end_to_end=True, min_steps=40),
 }
+#: W6's cosine schedule runs over this many epochs of Fashion-MNIST (T = epochs · ⌈60000/128⌉ batches)
+W6_EPOCHS = 12
 
 #: Frameworks a workload can be built in. "layerlab-noprobes" is W5's peer.
 FRAMEWORKS = ("layerlab", "torch", "numpy", "layerlab-noprobes", "gemm")
 #: Peers selectable with --vs, and the workloads each one has.
-PEERS = {"torch": ("W1", "W2", "W3", "W4"), "numpy": ("W1",), "gemm": ("W1", "W2", "W3", "W4")}
+PEERS = {"torch": ("W1", "W2", "W3", "W4", "W6"), "numpy": ("W1",), "gemm": ("W1", "W2", "W3", "W4")}
 _POOL = 8  # distinct batches, cycled: realistic data movement, and the loss does not collapse to 0
 
 
@@ -124,13 +140,20 @@ def initial_weights(workload: str, seed: int = 0) -> list[tuple[np.ndarray, np.n
 
 class Runner:
     """A built workload: ``step()`` does one training step (returns the loss as a float) or one
-    inference pass (returns the output as an np.ndarray); ``run(k)`` does k steps."""
+    inference pass (returns the output as an np.ndarray); ``run(k)`` does k steps. W6's runners also
+    have ``accuracy(x, y)`` (the model's accuracy in eval mode) and ``close()`` (ends the training)."""
 
-    def __init__(self, workload: Workload, framework: str, step, run=None):
+    def __init__(self, workload: Workload, framework: str, step, run=None, accuracy=None, close=None):
         self.workload = workload
         self.framework = framework
         self.step = step
         self._run = run
+        self.accuracy = accuracy
+        self._close = close
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
 
     def run(self, k: int) -> None:
         if self._run is not None:
@@ -156,6 +179,8 @@ def _layerlab_model(w: Workload, seed: int):
             if w.batchnorm:
                 layers.append(nn.BatchNorm(wt.shape[0]))
             layers.append(nn.activation(w.activation))
+            if w.dropout:
+                layers.append(nn.Dropout(w.dropout))
     return nn.Sequential(*layers)
 
 
@@ -171,6 +196,8 @@ def _layerlab(w: Workload, seed: int, probes: bool) -> Runner:
     from . import nn
     from .tensor import Tensor, no_grad
 
+    if w.end_to_end:
+        return _layerlab_fit(w, seed)
     model = _layerlab_model(w, seed)
     xs, ys = synthetic_batches(w.name, seed)
     if not w.train:
@@ -238,7 +265,182 @@ def _layerlab_trainer(w, model, loss_fn, opt, xs, ys, probes: bool) -> Runner:
     return Runner(w, "layerlab" if probes else "layerlab-noprobes", step, run)
 
 
+def fashion_mnist_train() -> tuple[np.ndarray, np.ndarray]:
+    """W6's data: the Fashion-MNIST training split, x (60000, 784) float32 in [0, 1], y int64. Never
+    downloads; FileNotFoundError (saying where it looked and how to install it) when it is not there."""
+    from .data import fashion_mnist
+
+    return tuple(fashion_mnist(download=False, split="train"))
+
+
+class _Paced:
+    """Runs ``fit()`` (which trains for as long as it is let) in a thread of its own, ``k`` batches at a
+    time: ``run(k)`` lets it through k more batches and returns when they are done. The training loop
+    calls ``pause()`` once before its first batch and after every batch; ``close()`` makes the pause
+    call ``stop()`` (which ends the fit) and waits for the thread. The hand-over costs two semaphore
+    operations a round."""
+
+    def __init__(self, fit, stop, name: str):
+        import threading
+
+        self._go, self._done = threading.Semaphore(0), threading.Semaphore(0)
+        self._left = 0
+        self._closing = False
+        self._error = None
+        self._stop = stop
+
+        def target():
+            try:
+                fit()
+            except BaseException as e:  # noqa: BLE001 - handed to the caller of run()
+                self._error = e
+            finally:
+                self._done.release()
+        self._thread = threading.Thread(target=target, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the thread and wait until it is ready to train (its first ``pause()``)."""
+        self._thread.start()
+        self._done.acquire()
+        self._check()
+
+    def pause(self) -> None:
+        """In the training thread: go on while the round lasts, else report and wait for the next one."""
+        self._left -= 1
+        if self._left > 0:
+            return
+        self._done.release()
+        self._go.acquire()
+        if self._closing:
+            self._stop()
+
+    def run(self, k: int) -> None:
+        if k < 1:
+            return
+        if not self._thread.is_alive():
+            raise RuntimeError("bench: the training thread has ended") from self._error
+        self._left = k
+        self._go.release()
+        self._done.acquire()
+        self._check()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"bench: the training thread failed: {self._error!r}") from self._error
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._closing = True
+            self._go.release()
+            self._thread.join()
+
+
+def w6_trainer(seed: int = 0, data: tuple[np.ndarray, np.ndarray] | None = None):
+    """W6's ``(Trainer, DataLoader)``: the model on :func:`initial_weights`, Adam, the cosine schedule over
+    ``W6_EPOCHS`` epochs stepped per batch, the accuracy metric, a shuffled loader of batch 128 over ``data``
+    (default: :func:`fashion_mnist_train`)."""
+    from . import nn
+    from .data import DataLoader, TensorDataset
+    from .optim.lr_scheduler import CosineAnnealingLR
+    from .train import Trainer
+
+    w = WORKLOADS["W6"]
+    x, y = fashion_mnist_train() if data is None else data
+    model = _layerlab_model(w, seed)
+    loader = DataLoader(TensorDataset(x, y), batch_size=w.batch, shuffle=True, seed=seed)
+    opt = _layerlab_optimizer(w, model.parameters())
+    sched = CosineAnnealingLR(opt, T_max=W6_EPOCHS * len(loader))
+    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, scheduler_interval="step",
+                      metrics=("accuracy",), seed=seed, progress=False)
+    return trainer, loader
+
+
+def _layerlab_fit(w: Workload, seed: int) -> Runner:
+    """W6: one ``Trainer.fit`` (loss and accuracy metrics, the history, the per-batch cosine schedule)
+    over a shuffled ``DataLoader`` of Fashion-MNIST, run in a thread ``k`` batches at a time; the data
+    check and the reseeding at the start of ``fit`` happen before the first round, as they happen once
+    in a run of many epochs."""
+    from .train import Callback
+
+    trainer, loader = w6_trainer(seed)
+
+    class Pause(Callback):
+        def on_fit_start(self, trainer):
+            paced.pause()
+
+        def on_batch_end(self, trainer, step, logs):
+            paced.pause()
+
+    def stop():
+        trainer.stop_training = True
+
+    trainer.callbacks.append(Pause())
+    paced = _Paced(lambda: trainer.fit(loader, epochs=10**6), stop, "layerlab-W6")
+    paced.start()
+
+    def step():
+        paced.run(1)
+        return trainer.history.steps[-1]["loss"]
+
+    def accuracy(xe, ye):
+        return trainer.evaluate((xe, ye))["accuracy"]
+    return Runner(w, "layerlab", step, paced.run, accuracy, paced.close)
+
+
 # -- PyTorch ----------------------------------------------------------------------------------------------------
+def _torch_fit(w: Workload, model, seed: int) -> Runner:
+    """W6 as a PyTorch user writes it: a DataLoader over a TensorDataset (shuffled), the cosine schedule
+    stepped per batch, and the epoch's loss and accuracy summed from ``loss.item()`` and the correct count."""
+    import torch
+
+    x, y = fashion_mnist_train()
+    ds = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(ds, batch_size=w.batch, shuffle=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)  # the dropout masks
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=w.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=W6_EPOCHS * len(loader))
+    history = []
+
+    def train():
+        for _ in range(10**6):
+            model.train()
+            loss_sum, correct, n = 0.0, 0, 0
+            for xb, yb in loader:
+                opt.zero_grad()
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                loss.backward()
+                opt.step()
+                sched.step()
+                value = loss.item()
+                loss_sum += value * len(xb)
+                correct += (out.argmax(dim=1) == yb).sum().item()
+                n += len(xb)
+                yield value
+            history.append({"loss": loss_sum / n, "accuracy": correct / n})
+
+    steps = train()
+
+    def step():
+        return next(steps)
+
+    def run(k):
+        for _ in range(k):
+            next(steps)
+
+    def accuracy(xe, ye):
+        was = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                return float((model(torch.from_numpy(xe)).argmax(dim=1).numpy() == ye).mean())
+        finally:
+            model.train(was)
+    return Runner(w, "torch", step, run, accuracy)
+
+
 def _torch(w: Workload, seed: int) -> Runner:
     import torch
 
@@ -255,7 +457,11 @@ def _torch(w: Workload, seed: int) -> Runner:
             if w.batchnorm:
                 layers.append(torch.nn.BatchNorm1d(wt.shape[0]))
             layers.append(act())
+            if w.dropout:
+                layers.append(torch.nn.Dropout(w.dropout))
     model = torch.nn.Sequential(*layers)
+    if w.end_to_end:
+        return _torch_fit(w, model, seed)
     xs, ys = synthetic_batches(w.name, seed)
     if not w.train:
         model.eval()
@@ -372,8 +578,9 @@ def _gemm(w: Workload, seed: int) -> Runner:
 
 
 def build(workload: str, framework: str, seed: int = 0) -> Runner:
-    """Build ``workload`` ("W1" … "W5") in ``framework`` ("layerlab", "torch", "numpy", or
-    "layerlab-noprobes": W5 without its probes). Weights and data depend only on ``seed``."""
+    """Build ``workload`` ("W1" … "W6") in ``framework`` ("layerlab", "torch", "numpy", "gemm", or
+    "layerlab-noprobes": W5 without its probes). Weights and data depend only on ``seed``. W6 reads
+    Fashion-MNIST (FileNotFoundError when it is not installed) and trains in a thread: ``close()`` it."""
     w = _workload(workload)
     if framework == "layerlab":
         return _layerlab(w, seed, probes=True)
@@ -431,6 +638,7 @@ def _worker(workload: str, framework: str, seed: int, threads: int) -> int:
             print(f"{time.perf_counter() - t:.9f} {time.process_time() - c:.9f}", file=out, flush=True)
         elif cmd[0] == "rss":
             print(f"{_maxrss_mb():.1f}", file=out, flush=True)
+    runner.close()
     return 0
 
 
@@ -491,10 +699,11 @@ def _rounds(a: _Worker, b: _Worker, steps: int, repeat: int) -> np.ndarray:
     return out / steps
 
 
-def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25) -> int:
-    """Steps per round so that a round of the slower side takes about ``budget`` seconds."""
+def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25, least: int = 2) -> int:
+    """Steps per round so that a round of the slower side takes about ``budget`` seconds, at least ``least``
+    (W6's 40: a round of an end-to-end run spans its per-step variation, an epoch's end now and then)."""
     t = max(a.run(2)[0], b.run(2)[0]) / 2
-    return int(min(100, max(2, round(budget / max(t, 1e-6)))))
+    return int(min(100, max(least, round(budget / max(t, 1e-6)))))
 
 
 def _threads_default() -> int:
@@ -508,6 +717,7 @@ TARGETS = {  # (workload, peer) -> minimum median ratio layerlab / peer
     ("W1", "torch"): 1.10, ("W2", "torch"): 1.10, ("W3", "torch"): 1.10, ("W1", "numpy"): 0.90,
     ("W4", "torch"): 1.00, ("W5", "layerlab-noprobes"): 1 / 1.15,
     ("W1", "gemm"): 0.85,  # [perf]: W1 at ≥ 85% of the GEMM bound (the ratio against "gemm" is that fraction)
+    ("W6", "torch"): 1.30,  # [perf]: end to end through Trainer.fit, ≥ 1.3× the plain PyTorch loop
 }
 MEMORY_TARGETS = {("W1", "torch"): 1.2}  # maximum peak RSS layerlab / peer
 
@@ -527,7 +737,7 @@ def _measure(workload: str, peers: list[str], args) -> list[dict]:
             for _ in range(args.warmup):
                 a.run(1)
                 b.run(1)
-            steps = args.steps or _auto_steps(a, b)
+            steps = args.steps or _auto_steps(a, b, least=w.min_steps)
             load0 = os.getloadavg()
             ta, tb, ca, cb = _rounds(a, b, steps, args.repeat)
             ratio = tb / ta  # = (samples/s of layerlab) / (samples/s of the peer), pair by pair
@@ -550,6 +760,18 @@ def _measure(workload: str, peers: list[str], args) -> list[dict]:
         for wk in workers.values():
             wk.close()
     return rows
+
+
+def _missing_data(w: Workload) -> str | None:
+    """Why ``w`` cannot run here (its data set is not installed: the message says where it was looked for
+    and how to install it), or None."""
+    if not w.end_to_end:
+        return None
+    try:
+        fashion_mnist_train()
+    except FileNotFoundError as e:
+        return str(e)
+    return None
 
 
 # -- output -----------------------------------------------------------------------------------------------------
@@ -620,7 +842,7 @@ def _parser() -> argparse.ArgumentParser:
                         "workload's GEMMs alone, whose ratio is the fraction of the GEMM bound layerlab reaches)")
     p.add_argument("--repeat", type=int, default=11, help="A/B pairs of rounds (default 11)")
     p.add_argument("--steps", type=int, default=0,
-                   help="steps per round (default: about 0.25 s of the slower side per round)")
+                   help="steps per round (default: about 0.25 s of the slower side per round; at least 40 for W6)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up steps of each side before timing (default 3)")
     p.add_argument("--threads", type=int, default=_threads_default(),
                    help="threads for BLAS, OpenMP and torch, the same for every framework (default: all cores)")
@@ -673,6 +895,10 @@ def main(argv: list[str] | None = None) -> int:
         wpeers = ["layerlab-noprobes"] if wname == "W5" else [p for p in peers if wname in PEERS[p]]
         if not wpeers:
             console.print(f"{wname}: no peer among {peers} runs this workload; skipped")
+            continue
+        missing = _missing_data(WORKLOADS[wname])
+        if missing:
+            console.print(f"{wname}: skipped: {missing}")
             continue
         console.print(f"{wname}: {WORKLOADS[wname].title} — layerlab vs {', '.join(wpeers)} …")
         new = _measure(wname, wpeers, args)

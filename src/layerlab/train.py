@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -139,11 +140,20 @@ class Checkpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar with the running loss; on by default in a terminal, off otherwise."""
+    """A rich progress bar with the running loss; on by default in a terminal, off otherwise.
 
-    def __init__(self):
+    The bar is updated at most every ``interval`` seconds: the batches in between are added at the next
+    update, which shows the latest loss, and the last ones at the epoch's end. rich redraws ten times a
+    second anyway; an update per batch (rich's lock, the formatted loss) cost ~10 µs wall a batch.
+    """
+
+    def __init__(self, interval: float = 0.1):
         self._progress = None
         self._task = None
+        self.interval = interval
+        self._pending = 0
+        self._next = 0.0
+        self._loss = math.nan
 
     def on_fit_start(self, trainer):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -162,15 +172,27 @@ class ProgressBar(Callback):
             return
         total = trainer.batches_per_epoch
         self._task = self._progress.add_task("train", total=total, epoch=epoch + 1, loss="-")
+        self._pending, self._next = 0, 0.0
 
     def on_batch_end(self, trainer, step, logs):
         if self._progress is None:
             return
-        self._progress.update(self._task, advance=1, loss=f"{logs['loss']:.4f}")
+        self._pending += 1
+        self._loss = logs["loss"]
+        now = time.monotonic()
+        if now >= self._next:
+            self._flush()
+            self._next = now + self.interval
+
+    def _flush(self) -> None:
+        self._progress.update(self._task, advance=self._pending, loss=f"{self._loss:.4f}")
+        self._pending = 0
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self._progress is None:
             return
+        if self._pending:
+            self._flush()
         shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, float))
         self._progress.console.print(f"epoch {epoch + 1}: {shown}")
 
@@ -184,7 +206,10 @@ def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
         y = y.argmax(axis=-1)
     if out.ndim == 1 or out.shape[-1] == 1:  # binary logits
         return float(((out.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).mean())
-    return float((out.argmax(axis=-1) == y).mean())
+    hits = out.argmax(axis=-1) == y
+    if hits.size == 0:
+        return math.nan
+    return int(np.count_nonzero(hits)) / hits.size  # = float(hits.mean()), without mean's float64 pass
 
 
 METRICS = {"accuracy": _accuracy}
@@ -252,6 +277,7 @@ class Trainer:
         self.batches_per_epoch = None
         self._loader = None
         self._epoch_sums = None
+        self._named_params = []
         self._journal = HistoryJournal()  # where the history stands in the checkpoint directory
 
     # -- the loop ---------------------------------------------------------------------
@@ -272,6 +298,7 @@ class Trainer:
         self.stop_training = False
         self.model.train()
         self._call("on_fit_start")
+        self._named_params = list(self.model.named_parameters())  # what the NaN guard checks, once a fit
         try:
             while self.epoch < epochs and not self.stop_training:
                 self._run_epoch(loader, val)
@@ -448,7 +475,7 @@ class Trainer:
     # -- NaN guard ------------------------------------------------------------------------
     def _guard(self, loss: float, x: np.ndarray) -> None:
         bad_grad = None
-        for name, p in self.model.named_parameters():
+        for name, p in self._named_params:
             if p.grad is not None and not _all_finite(p.grad):
                 bad_grad = name
                 break
@@ -940,10 +967,17 @@ def _first_nonfinite_parameter(model) -> str | None:
 
 
 def _all_finite(a: np.ndarray) -> bool:
-    """No NaN or Inf in ``a``. The sum is one cheap pass without a temporary; it can overflow for
-    large finite entries, so a non-finite sum is confirmed entry by entry."""
+    """No NaN or Inf in ``a``. For a contiguous float array, Σ aᵢ² by ``np.vdot(a, a)`` (BLAS's dot: one
+    pass, no temporary, about twice as fast as ``a.sum()``), else ``a.sum()``: a NaN or ±Inf entry makes
+    either non-finite. Both can overflow for large finite entries (|aᵢ| ≳ 1.8e19 for the squares in
+    float32), so a non-finite result is confirmed entry by entry."""
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(a.sum()):
+        if a.dtype.kind == "f" and a.flags.c_contiguous and a.dtype.itemsize >= 4:
+            flat = a.reshape(-1)
+            s = np.vdot(flat, flat)
+        else:
+            s = a.sum()
+        if np.isfinite(s):
             return True
     return bool(np.isfinite(a).all())
 

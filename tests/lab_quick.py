@@ -54,13 +54,15 @@ def quick_run(name: str, store, tmp_path_factory, overrides=None, figureless=(),
 class ScrambledArms:
     """An executor for ``ctx.map`` that tests an experiment's arms are independent, without processes: it runs
     the items in reverse order, each from a fresh cloudpickle copy of ``fn`` (as a worker would get), with
-    the global NumPy generator set to something else before each. An experiment whose arms share nothing
-    gives the same numbers and the same store rows as its plain loop."""
+    the global NumPy generator set to something else before each, and pickles each result back (as a pool
+    does). An experiment whose arms share nothing gives the same numbers and store rows as its plain loop."""
 
     def __init__(self):
         self.items = 0
 
     def map(self, fn, items, *, ctx=None, label=""):
+        import pickle
+
         import cloudpickle
         import numpy as np
 
@@ -70,7 +72,7 @@ class ScrambledArms:
         out = {}
         for i in reversed(range(len(items))):
             np.random.seed(7919 + i)
-            out[i] = run_arm(fn_blob, cloudpickle.dumps(items[i]))
+            out[i] = pickle.loads(pickle.dumps(run_arm(fn_blob, cloudpickle.dumps(items[i]))))  # as a pool returns it
         self.items += len(items)
         return [out[i] for i in range(len(items))]
 

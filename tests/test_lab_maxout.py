@@ -12,7 +12,7 @@ import pytest
 import layerlab as ll
 from layerlab import nn
 from layerlab.lab.experiments import maxout as M
-from lab_quick import PNG, quick_run
+from lab_quick import PNG, assert_arms_independent
 
 
 def _fwd(module, x):
@@ -137,7 +137,8 @@ def test_verdicts_from_a_records_dict():
 def experiment_run(store, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # MNIST-1D is generated into a temporary cache
         mp.setenv("LAYERLAB_DATA", str(tmp_path_factory.mktemp("data")))
-        r = quick_run("maxout", store, tmp_path_factory, figureless=("22c",))
+        # 2 targets × 2 fit seeds and 2 seeds × 3 networks through ctx.map
+        _, r = assert_arms_independent("maxout", store, tmp_path_factory, figureless=("22c",), min_items=10)
     return r.outcome, r.out
 
 

@@ -12,7 +12,7 @@ import pytest
 from layerlab import nn
 from layerlab.lab.experiments import normalization as N
 from layerlab.lab.stats import much_faster
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 from layerlab.tensor import Tensor, no_grad
 
 
@@ -182,15 +182,19 @@ def test_fixed_batch_percentiles_are_the_layers_and_leave_running_stats_alone():
 
 
 # -- the experiments, --quick, through the runner ------------------------------------------------------------------
+#: items through ctx.map in each --quick run: the distinct (η, W std, seed, network) runs; the 2 batch-size-1 nets
+_QUICK_ITEMS = {"batch_norm": 8, "norm_batch_one": 2}
+
+
 def _run(name, store, tmp_path_factory):
-    r = quick_run(name, store, tmp_path_factory)
-    return r.claims, r.outcome.data["records"], r.figures
+    _, r = assert_arms_independent(name, store, tmp_path_factory, min_items=_QUICK_ITEMS[name])
+    return r.claims, r.outcome.data["records"], r.figures, r.outcome.run_id
 
 
 def test_batch_norm_quick_verdicts_recomputed_from_records(store, tmp_path_factory):
     """Every stored verdict of the --quick run follows from its stored records (none is pinned), and the "much
     faster" numbers follow from the loss curves the store kept."""
-    claims, records, figs = _run("batch_norm", store, tmp_path_factory)
+    claims, records, figs, run_id = _run("batch_norm", store, tmp_path_factory)
     assert sorted(claims) == ["11a", "11b", "11c", "11d", "11e"]
     assert figs == {"loss", "distributions", "distributions_post", "init_scale"}
     faster, dist, scale = records["much faster (11a)"], records["distributions (11b, 11c)"], \
@@ -206,8 +210,6 @@ def test_batch_norm_quick_verdicts_recomputed_from_records(store, tmp_path_facto
         (n, lr, h) for n in ("BN", "no BN") for lr in (0.5, 0.1) for h in ("h1", "h4", "h7")}
     assert sorted({r["W std"] for r in scale}) == [0.01, 0.1, 1.0] and len(scale) == 6
     # 11a's numbers are stats.much_faster of the curves in the store, and its text quotes them
-    (info,) = store.runs("batch_norm")
-    run_id = info.id
     for r in faster:
         bn = store.metrics(run_id, f"BN, η = {r['η']:g}, W std 0.1/loss").values
         plain = store.metrics(run_id, f"no BN, η = {r['η']:g}, W std 0.1/loss").values
@@ -223,7 +225,7 @@ def test_batch_norm_quick_verdicts_recomputed_from_records(store, tmp_path_facto
 
 
 def test_norm_batch_one_quick(store, tmp_path_factory):
-    claims, records, figs = _run("norm_batch_one", store, tmp_path_factory)
+    claims, records, figs, _ = _run("norm_batch_one", store, tmp_path_factory)
     assert sorted(claims) == ["12a", "12b"] and figs == {"xhat", "layernorm_batch1"}
     formula = {r["batch"]: r for r in records["batch-norm formula"]}
     ok_a = formula["1 (example A)"]["max |x̂|"] == 0.0 and formula["1 (example B)"]["max |x̂|"] == 0.0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from layerlab.lab.experiments import pretraining as PT
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 def _rows(pre, rand, **extra):
@@ -107,8 +107,12 @@ def test_robustness_verdict_reads_the_depth():
 
 
 # -- the experiments, --quick, through the runner ------------------------------------------------------------------
+#: items through ctx.map in each --quick run: (capacity,) seed and arm; (depth,) seed and arm
+_QUICK_ITEMS = {"pretraining_capacity": 12, "pretraining_opt_vs_reg": 6, "pretraining_robustness": 30}
+
+
 def _run(name, store, tmp_path_factory):
-    r = quick_run(name, store, tmp_path_factory)
+    _, r = assert_arms_independent(name, store, tmp_path_factory, min_items=_QUICK_ITEMS[name])
     return r.claims, r.outcome.data["records"], r.figures
 
 

@@ -12,7 +12,7 @@ import pytest
 from layerlab import nn, optim
 from layerlab.lab.context import Context
 from layerlab.lab.experiments import schedules as S
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- arithmetic ------------------------------------------------------------------------------------------------------
@@ -132,7 +132,8 @@ def test_verdicts_name_every_condition():
 # -- the --quick run ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def quick(store, tmp_path_factory):
-    return quick_run("schedules", store, tmp_path_factory)
+    _, mapped = assert_arms_independent("schedules", store, tmp_path_factory, min_items=30)
+    return mapped
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_records(quick):

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from layerlab.lab.experiments import search as E
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- 39: Swish vs ReLU through depth -----------------------------------------------------------------------------------
@@ -147,7 +147,8 @@ def test_prelu_checks_both_ways():
 # -- the --quick runs ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def depth_run(store, tmp_path_factory):
-    return quick_run("swish_depth", store, tmp_path_factory)
+    # 2 depths × 2 seeds × 2 activations through ctx.map
+    return assert_arms_independent("swish_depth", store, tmp_path_factory, min_items=8)[1]
 
 
 def test_swish_depth_quick_verdicts_recomputed(depth_run):
@@ -161,7 +162,10 @@ def test_swish_depth_quick_verdicts_recomputed(depth_run):
 @pytest.fixture(scope="module")
 def search_run(store, tmp_path_factory):
     pytest.importorskip("mnist1d")
-    return quick_run("activation_search", store, tmp_path_factory)
+    # the candidates go through layerlab.search's own executor, the references' extra seeds (5 × 1) through
+    # ctx.map; the "filter" record holds the search's wall-clock seconds
+    return assert_arms_independent("activation_search", store, tmp_path_factory, min_items=5,
+                                   volatile=("seconds",))[1]
 
 
 def test_activation_search_quick_verdicts_recomputed(search_run):
@@ -180,7 +184,7 @@ def test_activation_search_quick_verdicts_recomputed(search_run):
 
 @pytest.fixture(scope="module")
 def prelu_run(store, tmp_path_factory):
-    return quick_run("prelu_slopes", store, tmp_path_factory)
+    return assert_arms_independent("prelu_slopes", store, tmp_path_factory, min_items=3)[1]
 
 
 def test_prelu_slopes_quick_verdicts_recomputed(prelu_run):

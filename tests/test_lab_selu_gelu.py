@@ -13,7 +13,7 @@ from scipy.special import erf, ndtr
 from layerlab.lab.experiments import gelu as G
 from layerlab.lab.experiments import selu as S
 from layerlab.lab.runner import run_experiment
-from lab_quick import PNG
+from lab_quick import PNG, assert_arms_independent
 
 
 # -- SELU: the theory ------------------------------------------------------------------------------------------------
@@ -102,8 +102,9 @@ def test_verdicts_both_ways():
 # -- SELU: the experiment, --quick ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def selu_run(store, tmp_path_factory):
-    out = tmp_path_factory.mktemp("selu")
-    return run_experiment("selu", quick=True, out_dir=out, store=store, show=False), out
+    # 3 networks × 3 starts through ctx.map
+    _, r = assert_arms_independent("selu", store, tmp_path_factory, min_items=9)
+    return r.outcome, r.out
 
 
 def test_selu_quick_verdicts_recomputed_from_records(selu_run):

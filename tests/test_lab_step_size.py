@@ -9,7 +9,7 @@ import math
 import pytest
 
 from layerlab.lab.experiments import step_size as S
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 LN10 = math.log(10)
 
@@ -161,7 +161,9 @@ def test_check_lr_find_both_ways():
 # -- the --quick run ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("step_size", store, tmp_path_factory)
+    # 4 η × 2 seeds and lr_find's 2 ranges through ctx.map
+    _, mapped = assert_arms_independent("step_size", store, tmp_path_factory, min_items=10)
+    return mapped
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_records(run):

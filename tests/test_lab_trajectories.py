@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from layerlab.lab.experiments import trajectories as T
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- arithmetic ------------------------------------------------------------------------------------------------------
@@ -93,7 +93,8 @@ def test_verdicts_both_ways():
 # -- the quick run ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("trajectories", store, tmp_path_factory)
+    # 3 surfaces × 10 optimisers and the 4 long runs of 1e through ctx.map
+    return assert_arms_independent("trajectories", store, tmp_path_factory, min_items=34)[1]
 
 
 def test_quick_run_verdicts_recomputed_from_records(run):

@@ -133,22 +133,30 @@ def run(config: LinearityConfig, ctx: Context) -> Result:
         f"{config.depth} ReLU layers": ([2, *hidden, 2], "relu", "he_normal", False),
     }
     lin_label, deep_label, tanh_label, relu_label = nets
-    models, curves, records = {}, {}, []
-    for label, (sizes, act, init, linear) in nets.items():
+
+    def train(label: str):
+        """One network trained full-batch: the model, its loss curve and its record."""
+        sizes, act, init, linear = nets[label]
         model = mlp(sizes, act, init, ctx.rng_for("weights", label))
         opt = optim.Adam(model.parameters(), lr=config.lr)
         out = fit_iterations(ctx, model, opt, x, y, config.iterations, batch_size=len(x), label=label,
                              seed=ctx.seed)
         acc = accuracy(model, x, y)
-        models[label] = (model, acc, linear)
-        curves[label] = out["losses"]
         row = {"network": label, "layers": "-".join(map(str, sizes)), "activation": act or "none",
                "train accuracy": acc, "final loss": out["losses"][-1]}
         if linear:
             row["max |f(x) − (x·Mᵀ + c)| / max |f(x)|"] = map_deviation(model, x)
-        records.append(row)
+        return model, out["losses"], row
 
-    line = best_linear_accuracy(x, y)
+    # one map: the four networks and the exhaustive search for the best straight line
+    done = ctx.map(lambda item: best_linear_accuracy(x, y) if item is None else train(item), [*nets, None],
+                   label="networks, best line")
+    models, curves, records = {}, {}, []
+    for label, (model, losses, row) in zip(nets, done):
+        models[label] = (model, row["train accuracy"], nets[label][3])
+        curves[label] = losses
+        records.append(row)
+    line = done[-1]
     best_acc = line[0]
     records.append({"network": "best straight line (exhaustive search)", "layers": "—", "activation": "none",
                     "train accuracy": best_acc})

@@ -285,31 +285,31 @@ def run(config: MaxoutConfig, ctx: Context) -> Result:
     grid = np.linspace(-config.x_max, config.x_max, config.n_fit, dtype=f32)[:, None]
     targets = {"ReLU": _forward(nn.ReLU(), grid),
                f"LeakyReLU(α = {config.alpha:g})": _forward(nn.LeakyReLU(config.alpha), grid)}
-    fitted, fit_curves, fit_units = [], {}, {}
     every = max(1, config.fit_steps // 100)
-    for name, t in targets.items():
+
+    def fit_unit(name: str, s: int):
+        """22b, one (target, seed) fit: its row, its error curve and the fitted unit."""
+        t = targets[name]
         tol = fit_tolerance(t)
-        for s in range(config.fit_seeds):
-            unit = nn.Maxout(1, 1, pieces=2, init="xavier_uniform", bias_init=("uniform", {"a": 1.0}),
-                             rng=ctx.rng_for("fit", name, s), dtype=f32)
-            w0 = unit.weight.data.ravel().tolist() + unit.bias.data.tolist()
-            probe = _FitError(grid, t.astype(np.float64), every)
-            trainer = ctx.trainer(unit, nn.MSELoss(), optim.SGD(unit.parameters(), lr=config.fit_lr),
-                                  label=f"fit {name} seed {s}", callbacks=[probe], metrics=(), log_every=every)
-            loader = data.DataLoader(data.TensorDataset(grid, t), batch_size=len(grid), shuffle=False)
-            diverged = None
-            try:
-                trainer.fit(loader, epochs=config.fit_steps)
-            except NonFiniteError:
-                diverged = trainer.step
-            err = float(np.max(np.abs(_forward(unit, grid).astype(np.float64) - t)))
-            wf, bf = unit.weight.data.ravel(), unit.bias.data
-            fitted.append({"target": name, "seed": s, "steps": config.fit_steps, "max |error|": err,
-                           "tolerance": tol, "diverged at": diverged,
-                           "initial (w₁, w₂, b₁, b₂)": ", ".join(f"{v:+.3f}" for v in w0),
-                           "fitted (w₁, w₂, b₁, b₂)": ", ".join(f"{v:+.7g}" for v in [*wf, *bf])})
-            fit_curves[f"{name}, seed {s}"] = (np.asarray(probe.steps), np.maximum(np.asarray(probe.errors), 1e-12))
-            fit_units.setdefault(name, unit)
+        unit = nn.Maxout(1, 1, pieces=2, init="xavier_uniform", bias_init=("uniform", {"a": 1.0}),
+                         rng=ctx.rng_for("fit", name, s), dtype=f32)
+        w0 = unit.weight.data.ravel().tolist() + unit.bias.data.tolist()
+        probe = _FitError(grid, t.astype(np.float64), every)
+        trainer = ctx.trainer(unit, nn.MSELoss(), optim.SGD(unit.parameters(), lr=config.fit_lr),
+                              label=f"fit {name} seed {s}", callbacks=[probe], metrics=(), log_every=every)
+        loader = data.DataLoader(data.TensorDataset(grid, t), batch_size=len(grid), shuffle=False)
+        diverged = None
+        try:
+            trainer.fit(loader, epochs=config.fit_steps)
+        except NonFiniteError:
+            diverged = trainer.step
+        err = float(np.max(np.abs(_forward(unit, grid).astype(np.float64) - t)))
+        wf, bf = unit.weight.data.ravel(), unit.bias.data
+        row = {"target": name, "seed": s, "steps": config.fit_steps, "max |error|": err,
+               "tolerance": tol, "diverged at": diverged,
+               "initial (w₁, w₂, b₁, b₂)": ", ".join(f"{v:+.3f}" for v in w0),
+               "fitted (w₁, w₂, b₁, b₂)": ", ".join(f"{v:+.7g}" for v in [*wf, *bf])}
+        return row, (np.asarray(probe.steps), np.maximum(np.asarray(probe.errors), 1e-12)), unit
 
     # -- 22c: parameters
     sizes = [(1, 1, 2), (40, 128, 2), (784, 500, 2), (500, 500, 3), (100, 10, 5)]
@@ -322,23 +322,35 @@ def run(config: MaxoutConfig, ctx: Context) -> Result:
     arms = {"ReLU": lambda r: relu_net(n_in, config.width, n_out, r),
             "ReLU + dropout": lambda r: relu_net(n_in, config.width, n_out, r, p=config.p),
             "maxout": lambda r: maxout_net(n_in, hm, n_out, k, r)}
-    runs, n_params = [], {}
-    for s in range(config.seeds):
-        for arm, make in arms.items():
-            model = make(ctx.rng_for("weights", arm, s))
-            n_params[arm] = model.num_parameters()
-            loader = data.DataLoader(data.TensorDataset(xtr, ytr), batch_size=config.batch_size, shuffle=True,
-                                     seed=ctx.seed + s)
-            trainer = ctx.trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=config.lr),
-                                  label=f"{arm} seed {s}", seed=ctx.seed + s, log_every=10)
-            diverged = None
-            try:
-                trainer.fit(loader, epochs=config.epochs)
-            except NonFiniteError:
-                diverged = trainer.step
-            runs.append({"network": arm, "seed": s, "parameters": n_params[arm],
-                         "train accuracy": accuracy(model, xtr, ytr), "test accuracy": accuracy(model, xte, yte),
-                         "diverged at": diverged})
+
+    def compare(s: int, arm: str) -> dict:
+        """22d/22e, one (seed, network) run on MNIST-1D: its row."""
+        model = arms[arm](ctx.rng_for("weights", arm, s))
+        loader = data.DataLoader(data.TensorDataset(xtr, ytr), batch_size=config.batch_size, shuffle=True,
+                                 seed=ctx.seed + s)
+        trainer = ctx.trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=config.lr),
+                              label=f"{arm} seed {s}", seed=ctx.seed + s, log_every=10)
+        diverged = None
+        try:
+            trainer.fit(loader, epochs=config.epochs)
+        except NonFiniteError:
+            diverged = trainer.step
+        return {"network": arm, "seed": s, "parameters": model.num_parameters(),
+                "train accuracy": accuracy(model, xtr, ytr), "test accuracy": accuracy(model, xte, yte),
+                "diverged at": diverged}
+
+    # one map over the fits of 22b and the runs of 22d/22e (MNIST-1D is small: the arms carry it)
+    fit_items = [("fit", name, s) for name in targets for s in range(config.fit_seeds)]
+    run_items = [("run", s, arm) for s in range(config.seeds) for arm in arms]
+    done = ctx.map(lambda it: fit_unit(it[1], it[2]) if it[0] == "fit" else compare(it[1], it[2]),
+                   fit_items + run_items, label="fits and runs")
+    fitted, fit_curves, fit_units = [], {}, {}
+    for (_, name, s), (row, curve, unit) in zip(fit_items, done):
+        fitted.append(row)
+        fit_curves[f"{name}, seed {s}"] = curve
+        fit_units.setdefault(name, unit)
+    runs = done[len(fit_items):]
+    n_params = {r["network"]: r["parameters"] for r in runs}
 
     records = {"construction (22a)": construction, "fitted (22b)": fitted, "parameters (22c)": counts,
                "comparison (22d, 22e)": runs}

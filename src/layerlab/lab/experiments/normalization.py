@@ -339,18 +339,27 @@ def batch_norm(config: BatchNormConfig, ctx: Context) -> Result:
                          f"scales={config.scales}")
     (x, y), _ = fashion()
     x_probe = x[ctx.rng_for("probe").choice(len(x), config.n_probe, replace=False)]
-    runs: dict[tuple, dict] = {}   # (η, W std, seed index, network) -> run
+    # the arms get the training set with their closure when they run here; a worker loads it itself (the
+    # loader's per-process cache) rather than receive 60,000 images with every item
+    captured = (x, y) if ctx.executor is None else None
 
-    def get(lr, w_std, i, arm, probe=False):
-        key = (float(lr), float(w_std), int(i), arm)
-        if key not in runs:
-            runs[key] = _train_bn(ctx, config, x, y, lr=lr, w_std=w_std, norm="batch" if arm == "BN" else None,
-                                  seed_index=i, x_probe=x_probe if probe else None)
-        return runs[key]
+    def train(key) -> dict:
+        """One run, key = (η, W std, seed index, network, with the percentile probe)."""
+        lr, w_std, i, arm, probe = key
+        xs, ys = captured or fashion()[0]
+        return _train_bn(ctx, config, xs, ys, lr=lr, w_std=w_std, norm="batch" if arm == "BN" else None,
+                         seed_index=i, x_probe=x_probe if probe else None)
 
-    main = {(lr, arm): get(lr, config.w_std, 0, arm, probe=True) for lr in config.lrs for arm in ("no BN", "BN")}
-    scale_runs = {(i, c, arm): get(config.scale_lr, c, i, arm)
+    # every distinct run once (η, W std, seed index, network): the main runs (probed), then the scale runs
+    main_keys = {(lr, arm): (float(lr), float(config.w_std), 0, arm) for lr in config.lrs for arm in ("no BN", "BN")}
+    scale_keys = {(i, c, arm): (float(config.scale_lr), float(c), int(i), arm)
                   for i in range(config.seeds) for c in config.scales for arm in ("no BN", "BN")}
+    todo = dict.fromkeys([*main_keys.values(), *scale_keys.values()])
+    for key in main_keys.values():
+        todo[key] = True
+    runs = dict(zip(todo, ctx.map(train, [(*key, bool(todo[key])) for key in todo], label="runs")))
+    main = {k: runs[key] for k, key in main_keys.items()}
+    scale_runs = {k: runs[key] for k, key in scale_keys.items()}
 
     hs = [f"h{k}" for k in WATCHED if k <= config.depth]
     arch = f"784-{config.depth}×{config.width}-10 sigmoid"
@@ -569,14 +578,22 @@ def batch_one(config: BatchOneConfig, ctx: Context) -> Result:
     # 12b: a small LayerNorm network trained at batch size 1, and the same network without normalisation
     ev = ctx.rng_for("held-out").choice(len(xt), config.n_eval, replace=False)
     xe, ye = xt[ev], yt[ev]
-    runs = {}
-    for label, norm in (("LayerNorm", "layer"), ("no normalisation", None)):
+    # the arms get the training set with their closure when they run here; a worker loads it itself
+    captured = (x, y) if ctx.executor is None else None
+
+    def train(arm) -> dict:
+        """One network (label, normalisation) trained at batch size 1: held-out loss curve and losses."""
+        label, norm = arm
+        xs, ys = captured or fashion()[0]
         model = norm_mlp(sizes, config.activation, config.w_std, ctx.rng_for("w", "net"), norm=norm)
         held = _HeldOut(xe, ye, config.eval_every)
-        out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=config.lr), x, y, config.iterations, 1,
+        out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=config.lr), xs, ys, config.iterations, 1,
                              label=f"{label}, batch size 1", callbacks=[held], seed=ctx.seed)
-        runs[label] = {"steps": np.asarray(held.steps), "held": np.asarray(held.values), "losses": out["losses"],
-                       "diverged": out["diverged"]}
+        return {"steps": np.asarray(held.steps), "held": np.asarray(held.values), "losses": out["losses"],
+                "diverged": out["diverged"]}
+
+    arms = (("LayerNorm", "layer"), ("no normalisation", None))
+    runs = dict(zip([label for label, _ in arms], ctx.map(train, arms, label="batch-size-1 runs")))
     ln = runs["LayerNorm"]
     l0, l1 = float(ln["held"][0]), float(ln["held"][-1])
     ok_b = math.isfinite(l1) and ln["diverged"] is None and l1 <= LN_FALL * l0

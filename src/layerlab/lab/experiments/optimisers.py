@@ -273,17 +273,21 @@ def run_optimisers(config: OptimisersConfig, ctx: Context) -> Result:
     records: list[dict] = []
     curves: dict[tuple[str, int, float], list[float]] = {}
     eff_series: dict[tuple[str, int, float], list[tuple[int, float]]] = {}
-    total = len(OPTIMISERS) * (len(config.grid) + config.seeds - 1)
-    task = ctx.progress.task("optimiser runs", total=total)
+    # the arms get the training set with their closure when it is small or they run here; a worker loads a
+    # Fashion-MNIST-sized set itself (the loader's per-process cache) rather than receive it with every item
+    captured = (x, y) if ctx.executor is None or len(x) <= 10_000 else None
 
-    def one_run(label: str, lr: float, seed: int, grid: bool) -> dict:
+    def one_run(item) -> dict:
+        """One (optimiser, η, seed) run: its record, loss curve, effective-step series and test accuracy."""
+        label, lr, seed, grid = item
+        xs, ys = captured or fashion(config.n_train, config.n_test, rng=ctx.rng_for("data"))[0]
         model = mlp(sizes, "tanh", "lecun_normal", ctx.rng_for("weights", seed))
         opt = make_optimiser(label, model.parameters(), lr)
         cbs = [EffectiveStep(opt, _STATE_KEY[label], every)] if label in _STATE_KEY else []
         c0, w0 = time.process_time(), time.perf_counter()
         with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
-            out = fit_iterations(ctx, model, opt, x, y, n, config.batch_size, label=f"{label}/eta={lr:.3g}/seed {seed}",
-                                 callbacks=cbs, seed=ctx.seed + seed)
+            out = fit_iterations(ctx, model, opt, xs, ys, n, config.batch_size,
+                                 label=f"{label}/eta={lr:.3g}/seed {seed}", callbacks=cbs, seed=ctx.seed + seed)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         losses = out["losses"]
         steps = max(1, len(out["trainer"].history.steps))
@@ -292,37 +296,50 @@ def run_optimisers(config: OptimisersConfig, ctx: Context) -> Result:
                "final loss": float(losses[-1]), "diverged": out["diverged"], "steps": steps,
                "blew up": bool(out["diverged"] is None and not tail_mean(losses, config.tail) <= losses[0]),
                "cpu ms/step": 1000 * cpu / steps, "wall ms/step": 1000 * wall / steps, "test accuracy": None}
-        curves[label, seed, lr] = losses
-        if cbs:
-            eff_series[label, seed, lr] = cbs[0].values
-        rec["_model"] = model
-        task.advance(1)
+        rec["_curve"], rec["_eff"] = losses, (cbs[0].values if cbs else None)
+        rec["_acc"] = accuracy(model, xt, yt) if out["diverged"] is None else None  # kept for a chosen run only
         return rec
 
-    chosen: dict[str, tuple[float | None, bool]] = {}
+    def runs(items, label):
+        """``one_run`` over the items (on the run's executor); the curves and series filed by (optimiser, seed, η)."""
+        out = ctx.map(one_run, items, label=label)
+        for r in out:
+            curves[r["optimiser"], r["seed"], r["lr"]] = r.pop("_curve")
+            eff = r.pop("_eff")
+            if eff is not None:
+                eff_series[r["optimiser"], r["seed"], r["lr"]] = eff
+        return out
+
+    # the grids on seed 0, all optimisers at once; then the extensions beyond a winning edge (a round each);
+    # then the other seeds at the chosen η
+    grid_items = [(label, lr, 0, True) for label in OPTIMISERS for lr in grid_lrs(label, config.grid)]
+    rows_of: dict[str, list[dict]] = {label: [] for label in OPTIMISERS}
+    for r in runs(grid_items, "grid runs"):
+        rows_of[r["optimiser"]].append(r)
     step = config.grid[-1] / config.grid[-2] if len(config.grid) > 1 else None
-    for label in OPTIMISERS:
-        rows = [one_run(label, lr, 0, True) for lr in grid_lrs(label, config.grid)]
-        for _ in range(config.extend if step else 0):  # a best η at an edge: one more η beyond it
+    for _ in range(config.extend if step else 0):  # a best η at an edge: one more η beyond it
+        ext = []
+        for label, rows in rows_of.items():
             best, edge = choose_lr(rows)
-            if best is None or not edge:
-                break
-            new = best / step if best == min(r["lr"] for r in rows) else best * step
-            rows.append(one_run(label, new, 0, True))
-            rows[-1]["extension"] = True
-        chosen[label] = choose_lr(rows)
-        best = chosen[label][0]
+            if best is not None and edge:
+                ext.append((label, best / step if best == min(r["lr"] for r in rows) else best * step, 0, True))
+        for r in runs(ext, "grid extensions"):
+            r["extension"] = True
+            rows_of[r["optimiser"]].append(r)
+    chosen: dict[str, tuple[float | None, bool]] = {label: choose_lr(rows) for label, rows in rows_of.items()}
+    for label, rows in rows_of.items():
         for r in rows:
-            r["chosen"] = best is not None and r["lr"] == best
-        n_grid = len(rows)
-        if best is not None:
-            rows += [one_run(label, best, s, False) for s in range(1, config.seeds)]
-            for r in rows[n_grid:]:
-                r["chosen"] = True
+            r["chosen"] = chosen[label][0] is not None and r["lr"] == chosen[label][0]
+    seed_items = [(label, chosen[label][0], s, False) for label in OPTIMISERS if chosen[label][0] is not None
+                  for s in range(1, config.seeds)]
+    for r in runs(seed_items, "seeds at the chosen η"):
+        r["chosen"] = True
+        rows_of[r["optimiser"]].append(r)
+    for label, rows in rows_of.items():
         for r in rows:
-            model = r.pop("_model")
+            acc = r.pop("_acc")
             if r["chosen"] and r["diverged"] is None:
-                r["test accuracy"] = accuracy(model, xt, yt)
+                r["test accuracy"] = acc
         records += rows
 
     # the pairs of much_faster, per seed (each optimiser at its chosen η); plain SGD's final level is the target
@@ -472,7 +489,8 @@ def run_optimisers(config: OptimisersConfig, ctx: Context) -> Result:
         "η chosen on seed 0 only (the grid on every seed does not fit the budget); seed 0's run at the chosen η is "
         "the grid's own, so the chosen η's seed-0 loss is slightly favoured (the winner of three or four).",
         "The time per step includes the Trainer's bookkeeping and the store's logging, the same for every optimiser; "
-        "it varies with the machine's load and is not used by any verdict.",
+        "it varies with the machine's load (and with the other runs when they run in parallel, --workers) and is "
+        "not used by any verdict.",
         f"Runs are {n} iterations ≈ {n * config.batch_size / (len(x)):.2g} epochs: a comparison of early training "
         "speed, not of where each optimiser ends after many epochs.",
     ]

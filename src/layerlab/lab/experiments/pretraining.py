@@ -50,7 +50,7 @@ from layerlab.lab.stats import NOISE_SE, format_lead, format_mean_se, mean_se, p
 from layerlab.lab.training import Periodic, fashion, fit_iterations, mlp
 
 __all__ = ["NEAR_ZERO", "ALPHA", "ARMS", "CapacityConfig", "OptRegConfig", "RobustnessConfig", "LossCurve",
-           "run_arms", "arm_values", "small_capacity_verdict", "large_capacity_verdict", "optimisation_verdict",
+           "run_arm", "run_arms", "arm_values", "small_capacity_verdict", "large_capacity_verdict", "optimisation_verdict",
            "regularisation_verdict", "lower_test_loss_verdict", "variance_ratio_test", "robustness_verdict"]
 
 #: "near 0" for a training loss (nats): 2 % of the chance level ln 10
@@ -81,31 +81,35 @@ class LossCurve(Periodic):
         self.test_err.append(1.0 - te["accuracy"])
 
 
-def run_arms(ctx: Context, sizes, data_sets, seed: int, cfg, tag: str) -> list[dict]:
-    """Both arms of one seed on the net ``sizes`` (sigmoid MLP): the same weight draws and mini-batch order;
-    the pre-trained arm first runs ``greedy_layerwise`` (autoencoder) on the training inputs. Returns one dict
-    per arm: the final losses/errors (eval mode), the curve, the pre-training report and the divergence step."""
+def run_arm(ctx: Context, sizes, data_sets, seed: int, cfg, tag: str, arm: str) -> dict:
+    """One arm of one seed on the net ``sizes`` (sigmoid MLP); both arms of a seed draw the same weights and
+    mini-batch order; the pre-trained arm first runs ``greedy_layerwise`` (autoencoder) on the training inputs.
+    Returns the final losses/errors (eval mode), the curve (without its data), the pre-training report and the
+    divergence step."""
     (x, y), (xt, yt) = data_sets
-    out = []
-    for arm in ARMS:
-        model = mlp(sizes, "sigmoid", "xavier_uniform", ctx.rng_for("init", tag, seed))
-        rec_before = rec_after = math.nan
-        if arm == "pre-trained":
-            reps = pretrain.greedy_layerwise(model, x, method="autoencoder", epochs=cfg.pretrain_epochs,
-                                             lr=cfg.pretrain_lr, batch_size=cfg.pretrain_batch, seed=ctx.seed + seed,
-                                             progress=False)
-            rec_before, rec_after = reps[-1].errors[0], reps[-1].errors[-1]
-        curve = LossCurve(cfg.eval_every, (x, y), (xt, yt))
-        fit = fit_iterations(ctx, model, optim.Adam(model.parameters(), lr=cfg.lr), x, y, cfg.iterations,
-                             cfg.batch_size, f"{tag}, {arm}, seed {seed}", callbacks=[curve], seed=ctx.seed + seed)
-        div = fit["diverged"]
-        out.append({"arm": arm, "seed": seed, "train loss": math.nan if div is not None else curve.train_loss[-1],
-                    "test loss": math.nan if div is not None else curve.test_loss[-1],
-                    "train error": math.nan if div is not None else curve.train_err[-1],
-                    "test error": math.nan if div is not None else curve.test_err[-1], "diverged at": div,
-                    "last-layer reconstruction error before": rec_before,
-                    "last-layer reconstruction error after": rec_after, "curve": curve})
-    return out
+    model = mlp(sizes, "sigmoid", "xavier_uniform", ctx.rng_for("init", tag, seed))
+    rec_before = rec_after = math.nan
+    if arm == "pre-trained":
+        reps = pretrain.greedy_layerwise(model, x, method="autoencoder", epochs=cfg.pretrain_epochs,
+                                         lr=cfg.pretrain_lr, batch_size=cfg.pretrain_batch, seed=ctx.seed + seed,
+                                         progress=False)
+        rec_before, rec_after = reps[-1].errors[0], reps[-1].errors[-1]
+    curve = LossCurve(cfg.eval_every, (x, y), (xt, yt))
+    fit = fit_iterations(ctx, model, optim.Adam(model.parameters(), lr=cfg.lr), x, y, cfg.iterations,
+                         cfg.batch_size, f"{tag}, {arm}, seed {seed}", callbacks=[curve], seed=ctx.seed + seed)
+    curve.train = curve.test = None  # the measurements travel back from a worker, not the data
+    div = fit["diverged"]
+    return {"arm": arm, "seed": seed, "train loss": math.nan if div is not None else curve.train_loss[-1],
+            "test loss": math.nan if div is not None else curve.test_loss[-1],
+            "train error": math.nan if div is not None else curve.train_err[-1],
+            "test error": math.nan if div is not None else curve.test_err[-1], "diverged at": div,
+            "last-layer reconstruction error before": rec_before,
+            "last-layer reconstruction error after": rec_after, "curve": curve}
+
+
+def run_arms(ctx: Context, sizes, data_sets, seed: int, cfg, tag: str) -> list[dict]:
+    """Both arms of one seed (:func:`run_arm`), in the order of :data:`ARMS`."""
+    return [run_arm(ctx, sizes, data_sets, seed, cfg, tag, arm) for arm in ARMS]
 
 
 def arm_values(rows, arm: str, key: str, **where) -> list[float]:
@@ -263,14 +267,14 @@ class CapacityConfig(_Common):
 def run_capacity(config: CapacityConfig, ctx: Context) -> Result:
     data_sets = _data(config, ctx)
     (x, _), (xt, _) = data_sets
-    rows, runs = [], {}
-    for cap, k in (("small", config.small), ("large", config.large)):
-        sizes = [784, config.width, config.width, k, 10]
-        runs[cap] = []
-        for s in range(config.seeds):
-            for r in run_arms(ctx, sizes, data_sets, s, config, f"last hidden {k}"):
-                r["capacity"], r["last hidden"] = cap, k
-                runs[cap].append(r)
+    items = [(cap, k, s, arm) for cap, k in (("small", config.small), ("large", config.large))
+             for s in range(config.seeds) for arm in ARMS]
+    done = ctx.map(lambda it: run_arm(ctx, [784, config.width, config.width, it[1], 10], data_sets, it[2], config,
+                                      f"last hidden {it[1]}", it[3]), items, label="arms")
+    runs = {"small": [], "large": []}
+    for (cap, k, _, _), r in zip(items, done):
+        r["capacity"], r["last hidden"] = cap, k
+        runs[cap].append(r)
     rows = [r for cap in runs for r in runs[cap]]
     h17a, h17b = small_capacity_verdict(rows), large_capacity_verdict(rows)
     lead_s, lead_l = _lead(rows, "train loss", capacity="small"), _lead(rows, "train loss", capacity="large")
@@ -332,9 +336,9 @@ def run_opt_vs_reg(config: OptRegConfig, ctx: Context) -> Result:
     data_sets = _data(config, ctx)
     (x, _), (xt, _) = data_sets
     sizes = [784] + [config.width] * config.depth + [10]
-    rows = []
-    for s in range(config.seeds):
-        rows += run_arms(ctx, sizes, data_sets, s, config, "opt-vs-reg")
+    items = [(s, arm) for s in range(config.seeds) for arm in ARMS]
+    rows = ctx.map(lambda it: run_arm(ctx, sizes, data_sets, it[0], config, "opt-vs-reg", it[1]), items,
+                   label="arms")
     h_opt, h_reg, h_test = optimisation_verdict(rows), regularisation_verdict(rows), lower_test_loss_verdict(rows)
     l_tr, l_te, l_gap = _lead(rows, "train loss"), _lead(rows, "test loss"), _lead(_gap_rows(rows), "gap")
 
@@ -406,13 +410,11 @@ class RobustnessConfig(_Common):
 def run_robustness(config: RobustnessConfig, ctx: Context) -> Result:
     data_sets = _data(config, ctx)
     (x, _), (xt, _) = data_sets
-    rows = []
-    for depth in config.depths:
-        sizes = [784] + [config.width] * depth + [10]
-        for s in range(config.seeds):
-            for r in run_arms(ctx, sizes, data_sets, s, config, f"depth {depth}"):
-                r["depth"] = depth
-                rows.append(r)
+    items = [(depth, s, arm) for depth in config.depths for s in range(config.seeds) for arm in ARMS]
+    rows = ctx.map(lambda it: run_arm(ctx, [784] + [config.width] * it[0] + [10], data_sets, it[1], config,
+                                      f"depth {it[0]}", it[2]), items, label="arms")
+    for (depth, _, _), r in zip(items, rows):
+        r["depth"] = depth
     claims, table = [], []
     for depth, cid in zip(config.depths, "abcdefgh"):
         t = robustness_verdict(rows, depth)

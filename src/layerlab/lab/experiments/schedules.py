@@ -269,28 +269,36 @@ def run_schedules(config: SchedulesConfig, ctx: Context) -> Result:
     else:
         etas = {"set": float(config.lr)}
 
-    curves: dict[tuple[str, str, int], list[float]] = {}
-    task = ctx.progress.task("schedule runs", total=len(etas) * len(SCHEDULES) * config.seeds)
-    for cond, lr0 in etas.items():
-        for s in range(config.seeds):
-            for name in SCHEDULES:
-                model = mlp(sizes, "tanh", "lecun_normal", ctx.rng_for("weights", s))
-                opt = optim.SGD(model.parameters(), lr=lr0, momentum=config.momentum)
-                sched = make_scheduler(name, opt, lr0, n)
-                with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
-                    out = fit_scheduled(ctx, model, opt, sched, x, y, n, config.batch_size,
-                                        label=f"{cond}/{name}/seed {s}", seed=ctx.seed + s)
-                losses, lrs = out["losses"], out["lrs"]
-                curves[cond, name, s] = losses
-                records.append({
-                    "part": "run", "condition": cond, "η₀": lr0, "schedule": name, "seed": s,
-                    "tail": tail_mean(losses, config.tail), "final loss": float(losses[-1]),
-                    "diverged": out["diverged"],
-                    "blew up": bool(out["diverged"] is None and not tail_mean(losses, config.tail) <= losses[0]),
-                    "test accuracy": None if out["diverged"] is not None else accuracy(model, xt, yt),
-                    "η at 0": lrs[0] if lrs else None, "η max": max(lrs) if lrs else None,
-                    "η at end": lrs[-1] if lrs else None, "mean η": float(np.mean(lrs)) if lrs else None})
-                task.advance(1)
+    # the arms get the training set with their closure when it is small or they run here; a worker loads a
+    # Fashion-MNIST-sized set itself (the loader's per-process cache) rather than receive it with every item
+    captured = (x, y) if ctx.executor is None or len(x) <= 10_000 else None
+
+    def one_run(item):
+        """One (η₀ condition, seed, schedule) run: its record and its loss curve."""
+        cond, s, name = item
+        lr0 = etas[cond]
+        xs, ys = captured or fashion(config.n_train, config.n_test, rng=ctx.rng_for("data"))[0]
+        model = mlp(sizes, "tanh", "lecun_normal", ctx.rng_for("weights", s))
+        opt = optim.SGD(model.parameters(), lr=lr0, momentum=config.momentum)
+        sched = make_scheduler(name, opt, lr0, n)
+        with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
+            out = fit_scheduled(ctx, model, opt, sched, xs, ys, n, config.batch_size,
+                                label=f"{cond}/{name}/seed {s}", seed=ctx.seed + s)
+        losses, lrs = out["losses"], out["lrs"]
+        return losses, {
+            "part": "run", "condition": cond, "η₀": lr0, "schedule": name, "seed": s,
+            "tail": tail_mean(losses, config.tail), "final loss": float(losses[-1]),
+            "diverged": out["diverged"],
+            "blew up": bool(out["diverged"] is None and not tail_mean(losses, config.tail) <= losses[0]),
+            "test accuracy": None if out["diverged"] is not None else accuracy(model, xt, yt),
+            "η at 0": lrs[0] if lrs else None, "η max": max(lrs) if lrs else None,
+            "η at end": lrs[-1] if lrs else None, "mean η": float(np.mean(lrs)) if lrs else None}
+
+    items = [(cond, s, name) for cond in etas for s in range(config.seeds) for name in SCHEDULES]
+    runs = dict(zip(items, ctx.map(one_run, items, label="schedule runs")))
+    curves: dict[tuple[str, str, int], list[float]] = {(c, name, s): runs[c, s, name][0] for c, s, name in items}
+    for cond in etas:
+        records += [rec for (c, _, _), (_, rec) in runs.items() if c == cond]
         for s in range(config.seeds):
             for name in DECAYING:
                 m = much_faster(curves[cond, name, s], curves[cond, "constant", s], window=config.tail)

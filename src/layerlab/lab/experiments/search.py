@@ -175,25 +175,27 @@ def _depth_figure(records, config):
                     "ahead by a large margin (≥ 5 points, beyond the noise) at 40–50? (claims 39a, 39b)")
 def run_swish_depth(config: SwishDepthConfig, ctx: Context) -> Result:
     (x, y), (xt, yt) = fashion(config.n_train, config.n_test, standardize=True, rng=ctx.rng_for("data"))
-    records: list[dict] = []
-    task = ctx.progress.task("swish vs relu", total=len(config.depths) * config.seeds * len(ACTS))
-    for depth in config.depths:
-        for seed in range(config.seeds):
-            for act, name in ACTS.items():
-                model = mlp([x.shape[1]] + [config.width] * depth + [10], name, "he_normal",
-                            ctx.rng_for("weights", depth, seed), batch_norm=True)
-                opt = optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
-                with np.errstate(all="ignore"):
-                    fit = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
-                                         label=f"d{depth}/{act}/seed {seed}", seed=ctx.seed + seed)
-                    acc = accuracy(model, xt, yt)
-                losses = fit["losses"]
-                records.append({"part": "depth", "depth": depth, "act": act, "seed": seed,
-                                "accuracy": acc if math.isfinite(acc) else None,
-                                "train_accuracy": accuracy(model, x[:1000], y[:1000]),
-                                "final_loss": float(np.mean(losses[-10:])) if losses else None,
-                                "diverged": fit["diverged"]})
-                task.advance(1)
+
+    def one_run(item) -> dict:
+        """One (depth, seed, activation) run: its record."""
+        depth, seed, act = item
+        model = mlp([x.shape[1]] + [config.width] * depth + [10], ACTS[act], "he_normal",
+                    ctx.rng_for("weights", depth, seed), batch_norm=True)
+        opt = optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
+        with np.errstate(all="ignore"):
+            fit = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
+                                 label=f"d{depth}/{act}/seed {seed}", seed=ctx.seed + seed)
+            acc = accuracy(model, xt, yt)
+        losses = fit["losses"]
+        return {"part": "depth", "depth": depth, "act": act, "seed": seed,
+                "accuracy": acc if math.isfinite(acc) else None,
+                "train_accuracy": accuracy(model, x[:1000], y[:1000]),
+                "final_loss": float(np.mean(losses[-10:])) if losses else None,
+                "diverged": fit["diverged"]}
+
+    # the subsets are small (n_train images): the arms carry them in their closure
+    records: list[dict] = ctx.map(one_run, [(depth, seed, act) for depth in config.depths
+                                            for seed in range(config.seeds) for act in ACTS], label="swish vs relu")
     ctx.savefig(_depth_figure(records, config), "swish_depth",
                 caption=f"Test accuracy after {config.iterations} SGD steps against depth (width {config.width}, "
                         f"BatchNorm before each activation), mean ± 2 SE over {config.seeds} seeds; dots: seeds.")
@@ -342,9 +344,11 @@ def run_activation_search(config: SearchConfig, ctx: Context) -> Result:
     records.append({"part": "filter", "rejected": dict(board.rejected), "seconds": board.seconds})
     # 40c: the references on more seeds (the first ``seeds`` are the leaderboard's own runs)
     by_expr = {e.expr: e for e in board if e.origin == "reference"}
+    extra = [(expr, s) for expr in REFERENCES.values() for s in range(len(seeds), config.ref_seeds)]
+    more = dict(zip(extra, ctx.map(lambda item: task(*item), extra, label="reference seeds")))
     for name, expr in REFERENCES.items():
         for s in range(config.ref_seeds):
-            score = by_expr[expr].scores[s] if s < len(seeds) else task(expr, s)
+            score = by_expr[expr].scores[s] if s < len(seeds) else more[expr, s]
             records.append({"part": "reference", "name": name, "expr": expr, "seed": s,
                             "score": score if math.isfinite(score) else None})
 
@@ -475,9 +479,9 @@ def _prelu_figure(records, config):
                     "fall with depth beyond the noise? (claims 41a, 41b)")
 def run_prelu_slopes(config: PReLUConfig, ctx: Context) -> Result:
     (x, y), (xt, yt) = fashion(config.n_train, config.n_test, standardize=True, rng=ctx.rng_for("data"))
-    records: list[dict] = []
-    task = ctx.progress.task("prelu", total=config.seeds)
-    for seed in range(config.seeds):
+
+    def one_seed(seed: int) -> list[dict]:
+        """One seed's run: a record per PReLU layer."""
         rng = ctx.rng_for("weights", seed)
         sizes = [x.shape[1]] + [config.width] * config.layers + [10]
         layers: list = []
@@ -492,12 +496,15 @@ def run_prelu_slopes(config: PReLUConfig, ctx: Context) -> Result:
                                  label=f"prelu/seed {seed}", seed=ctx.seed + seed)
             acc = accuracy(model, xt, yt)
         prelus = [m for m in model.modules() if isinstance(m, nn.PReLU)]
+        out = []
         for k, p in enumerate(prelus, 1):
             w = p.weight.data.astype(np.float64)
-            records.append({"part": "prelu", "seed": seed, "layer": k, "alpha": float(w.mean()),
-                            "alpha_p10": float(np.percentile(w, 10)), "alpha_p90": float(np.percentile(w, 90)),
-                            "test_accuracy": acc, "diverged": fit["diverged"]})
-        task.advance(1)
+            out.append({"part": "prelu", "seed": seed, "layer": k, "alpha": float(w.mean()),
+                        "alpha_p10": float(np.percentile(w, 10)), "alpha_p90": float(np.percentile(w, 90)),
+                        "test_accuracy": acc, "diverged": fit["diverged"]})
+        return out
+
+    records: list[dict] = [r for rows in ctx.map(one_seed, range(config.seeds), label="prelu seeds") for r in rows]
     ctx.savefig(_prelu_figure(records, config), "prelu_alphas",
                 caption=f"Mean learned PReLU α of each layer after {config.iterations} SGD steps; grey: seeds, blue: "
                         f"their mean, dashed: the initial α.")

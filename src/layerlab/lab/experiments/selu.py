@@ -177,16 +177,21 @@ def run_selu(config: SeluConfig, ctx: Context) -> tuple[dict[tuple[str, str], li
     the same for every start."""
     z = unit_gaussian(config.n, config.width, ctx.rng_for("input"))
     inputs = {_start_label(m, s): (np.float32(m) + np.float32(s) * z).astype(np.float32) for m, s in config.starts}
-    out = {}
-    for label, (act, init) in NETWORKS.items():
+
+    def one(item) -> list[LayerStats]:
+        """One (network, start) forward pass: its per-layer stats (the network's weights are the same draw for
+        every start)."""
+        label, start = item
+        act, init = NETWORKS[label]
         model = square_mlp(config.width, config.depth, act, init, ctx.rng_for("weights", label))
-        for start, x in inputs.items():
-            stats, _ = forward_stats(model, x, bins=config.bins,
-                                     hist_range=SELU_RANGE if act == "selu" else None)
-            out[(label, start)] = stats
-            for s in stats:
-                ctx.run.log_probes(0, f"{label}/{start}/h{s.layer}", {"mean": s.mean, "var": s.std ** 2})
-    return out, inputs
+        stats, _ = forward_stats(model, inputs[start], bins=config.bins,
+                                 hist_range=SELU_RANGE if act == "selu" else None)
+        for s in stats:
+            ctx.run.log_probes(0, f"{label}/{start}/h{s.layer}", {"mean": s.mean, "var": s.std ** 2})
+        return stats
+
+    items = [(label, start) for label in NETWORKS for start in inputs]
+    return dict(zip(items, ctx.map(one, items, label="forward passes"))), inputs
 
 
 # -- figures --------------------------------------------------------------------------------------------------------

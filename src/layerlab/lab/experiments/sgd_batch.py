@@ -415,6 +415,8 @@ def run_sgd_batch(config: SgdBatchConfig, ctx: Context) -> Result:
 
     records: list[dict] = []
     ends: dict[int, nn.Module] = {}
+    # not through ctx.map: claims 28a, 28c-28e and 28g rest on wall-clock seconds per update, which parallel runs would
+    # inflate with their contention; the runs stay one after the other here
     task = ctx.progress.task("runs", total=config.seeds * (len(plan) + 2) + 1)
     for s in range(config.seeds):
         for batch, updates in plan:

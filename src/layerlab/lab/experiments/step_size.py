@@ -386,37 +386,71 @@ def run(config: StepSizeConfig, ctx: Context) -> Result:
     n_long = config.long_factor * n
     step = grid_step(lrs)
 
+    # the arms get the training set with their closure when they run here; a worker loads it itself (the
+    # loader's per-process cache) rather than receive 60,000 images with every item
+    captured = (x, y) if ctx.executor is None else None
+
+    def train_set():
+        return captured or fashion()[0]
+
     def fit(lr: float, s: int, iterations: int, stop: bool, tag: str = ""):
+        xs, ys = train_set()
         model = notes_fashion_model(np.random.default_rng(ctx.seed + s))
         stopper = StopWhenDiverged()
         with np.errstate(all="ignore"):  # a diverging run overflows before it is stopped
-            out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=lr), x, y, iterations,
+            out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=lr), xs, ys, iterations,
                                  config.batch_size, label=f"eta={lr:g}{tag}/seed {s}",
                                  callbacks=[stopper] if stop else [], seed=ctx.seed + s)
         return out["losses"], out["diverged"], stopper.stopped_at
 
+    def find(item) -> dict:
+        """Trainer.lr_find over one range (name, start, end) from seed 0's weights and data order."""
+        rng_name, start, end = item
+        xs, ys = train_set()
+        model = notes_fashion_model(np.random.default_rng(ctx.seed))
+        loader = data.DataLoader(data.TensorDataset(xs, ys), batch_size=config.batch_size, shuffle=True,
+                                 seed=ctx.seed)
+        trainer = ctx.trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=PLACEHOLDER_LR),
+                              label="lr_find/" + ("default" if rng_name == DEFAULT_RANGE else "grid"), metrics=())
+        with np.errstate(all="ignore"), ctx.progress.task(f"lr_find ({rng_name})", total=None):
+            f_lrs, f_losses, suggestion = trainer.lr_find(loader, start=start, end=end, steps=config.lr_find_steps)
+        imin = int(np.argmin(f_losses)) if len(f_losses) else None
+        slope = _log_slopes(f_lrs, f_losses)
+        return {"range": rng_name, "suggestion": float(suggestion), "start": float(start), "end": float(end),
+                "steps": config.lr_find_steps, "recorded": int(len(f_lrs)),
+                "η at min": float(f_lrs[imin]) if imin is not None else math.nan,
+                "min loss": float(f_losses[imin]) if imin is not None else math.nan,
+                "slope at suggestion": (float(slope[int(np.argmin(np.abs(f_lrs - suggestion)))])
+                                        if math.isfinite(suggestion) else math.nan),
+                "grid step (log10)": step, "lrs": [float(v) for v in f_lrs],
+                "losses": [float(v) for v in f_losses]}
+
     rows, long_rows, curves0 = [], [], {}
-    with ctx.progress.task("η sweep", total=len(lrs) * config.seeds) as task:
-        for lr in lrs:
-            for s in range(config.seeds):
-                losses, nonfinite, stopped = fit(lr, s, n_long if lr == small else n, stop=True)
-                short = losses[:n]
-                diverged_early = stopped is not None or (nonfinite is not None and nonfinite <= n)
-                rows.append({"η": lr, "seed": s, "steps run": min(len(short), n),
-                             "tail": math.nan if diverged_early else tail_mean(short, config.tail),
-                             "loss at 0": float(losses[0]) if losses else math.nan,
-                             "max loss": float(np.nanmax(short)) if np.isfinite(short).any() else math.nan,
-                             "stopped at": stopped if stopped is not None and stopped <= n else None,
-                             "non-finite at": nonfinite if nonfinite is not None and nonfinite <= n else None})
-                if lr == small:
-                    long_rows.append({"η": lr, "seed": s, "steps": len(losses),
-                                      "tail short": tail_mean(short, config.tail),
-                                      "tail long": tail_mean(losses, config.tail),
-                                      "finite": bool(np.all(np.isfinite(losses)) and stopped is None
-                                                     and len(losses) == n_long)})
-                if s == 0:
-                    curves0[lr] = losses
-                task.advance()
+    # one map: the sweep's (η, seed) runs (the long ones first) and lr_find over its two ranges (from seed 0's
+    # weights and data order = `layerlab lr-find notes_fashion --seed SEED`)
+    items = [(lr, s) for lr in lrs for s in range(config.seeds)]
+    ranges = [(DEFAULT_RANGE, config.lr_find_start, config.lr_find_end), (GRID_RANGE, lrs[0], lrs[-1])]
+    done = ctx.map(lambda it: find(it) if isinstance(it[0], str) else
+                   fit(it[0], it[1], n_long if it[0] == small else n, stop=True),
+                   items + ranges, label="η sweep, lr_find")
+    sweep, finds = done[:len(items)], done[len(items):]
+    for (lr, s), (losses, nonfinite, stopped) in zip(items, sweep):
+        short = losses[:n]
+        diverged_early = stopped is not None or (nonfinite is not None and nonfinite <= n)
+        rows.append({"η": lr, "seed": s, "steps run": min(len(short), n),
+                     "tail": math.nan if diverged_early else tail_mean(short, config.tail),
+                     "loss at 0": float(losses[0]) if losses else math.nan,
+                     "max loss": float(np.nanmax(short)) if np.isfinite(short).any() else math.nan,
+                     "stopped at": stopped if stopped is not None and stopped <= n else None,
+                     "non-finite at": nonfinite if nonfinite is not None and nonfinite <= n else None})
+        if lr == small:
+            long_rows.append({"η": lr, "seed": s, "steps": len(losses),
+                              "tail short": tail_mean(short, config.tail),
+                              "tail long": tail_mean(losses, config.tail),
+                              "finite": bool(np.all(np.isfinite(losses)) and stopped is None
+                                             and len(losses) == n_long)})
+        if s == 0:
+            curves0[lr] = losses
     c = classify(rows)
 
     # the stop rule checked: seed 0 at the smallest η it stopped, run to the end without it
@@ -432,26 +466,6 @@ def run(config: StepSizeConfig, ctx: Context) -> Result:
                            "min loss after step 20": float(np.nanmin(losses[20:])) if len(losses) > 20 else math.nan,
                            "recovered (tail ≤ ln 10)": bool(tail <= LN10)})
         curves_stop = losses
-    # lr_find from seed 0's weights and data order (= `layerlab lr-find notes_fashion --seed SEED`), two ranges
-    finds = []
-    for rng_name, start, end in ((DEFAULT_RANGE, config.lr_find_start, config.lr_find_end),
-                                 (GRID_RANGE, lrs[0], lrs[-1])):
-        model = notes_fashion_model(np.random.default_rng(ctx.seed))
-        loader = data.DataLoader(data.TensorDataset(x, y), batch_size=config.batch_size, shuffle=True, seed=ctx.seed)
-        trainer = ctx.trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=PLACEHOLDER_LR),
-                              label="lr_find/" + ("default" if rng_name == DEFAULT_RANGE else "grid"), metrics=())
-        with np.errstate(all="ignore"), ctx.progress.task(f"lr_find ({rng_name})", total=None):
-            f_lrs, f_losses, suggestion = trainer.lr_find(loader, start=start, end=end, steps=config.lr_find_steps)
-        imin = int(np.argmin(f_losses)) if len(f_losses) else None
-        slope = _log_slopes(f_lrs, f_losses)
-        finds.append({"range": rng_name, "suggestion": float(suggestion), "start": float(start), "end": float(end),
-                      "steps": config.lr_find_steps, "recorded": int(len(f_lrs)),
-                      "η at min": float(f_lrs[imin]) if imin is not None else math.nan,
-                      "min loss": float(f_losses[imin]) if imin is not None else math.nan,
-                      "slope at suggestion": (float(slope[int(np.argmin(np.abs(f_lrs - suggestion)))])
-                                              if math.isfinite(suggestion) else math.nan),
-                      "grid step (log10)": step, "lrs": [float(v) for v in f_lrs],
-                      "losses": [float(v) for v in f_losses]})
 
     # -- the claims ----------------------------------------------------------------------------------------------------
     cond = (f"Fashion-MNIST training set (60,000 images, pixels in [0, 1]), 784-500-500-500-10 tanh, Xavier "

@@ -94,35 +94,37 @@ DTYPES = {"constant": (np.float64, np.float32), "random": (np.float32,)}
 
 
 def run_symmetry(config: SymmetryConfig, ctx: Context, x: np.ndarray, y: np.ndarray) -> list[dict]:
-    """Train every (activation, initialisation, dtype in DTYPES); return one dict per run with the model,
-    the loss curve, the training accuracy and the Symmetry probe's series per hidden layer."""
+    """Train every (activation, initialisation, dtype in DTYPES) (through ``ctx.map``); return one dict per run
+    with the model, the loss curve, the training accuracy and the Symmetry probe's series per hidden layer."""
     if len(config.lrs) != len(config.activations):
         raise ValueError(f"symmetry: lrs {config.lrs} must give one learning rate per activation "
                          f"{config.activations}")
-    runs = []
-    for act, lr in zip(config.activations, config.lrs):
-        for name, (kind, init) in INITS.items():
-            if init is None:
-                init = ("constant", {"value": float(config.constant)})
-            for dtype in DTYPES[kind]:
-                dt = np.dtype(dtype).name
-                label = f"{act}, {name if name != 'constant' else f'all {config.constant:g}'}, {dt}"
-                model = mlp([2, config.width, config.width, 2], act, init, ctx.rng_for("weights", act, name),
-                            dtype=dtype)
-                hidden = ["0", "2"]  # the hidden Linear layers; the output layer's units have different targets
-                probe = Symmetry(layers=hidden, every=config.every)
-                opt = optim.SGD(model.parameters(), lr=lr, momentum=config.momentum)
-                xd = x.astype(dtype)
-                out = fit_iterations(ctx, model, opt, xd, y, config.iterations, config.batch_size, label=label,
-                                     callbacks=[probe], seed=ctx.seed)
-                ctx.flush_probe(probe, label)
-                series = {h: {stat: probe.series(h, stat)[1] for stat in ("rel_max_dist", "max_dev0")}
-                          for h in hidden}
-                steps = probe.series(hidden[0], "rel_max_dist")[0]
-                runs.append({"label": label, "activation": act, "init": name, "kind": kind, "dtype": dt,
-                             "model": model, "losses": out["losses"], "accuracy": accuracy(model, xd, y),
-                             "steps": steps, "series": series})
-    return runs
+
+    def train(item) -> dict:
+        """One (activation, η, initialisation, dtype) run."""
+        act, lr, name, dtype = item
+        kind, init = INITS[name]
+        if init is None:
+            init = ("constant", {"value": float(config.constant)})
+        dt = np.dtype(dtype).name
+        label = f"{act}, {name if name != 'constant' else f'all {config.constant:g}'}, {dt}"
+        model = mlp([2, config.width, config.width, 2], act, init, ctx.rng_for("weights", act, name), dtype=dtype)
+        hidden = ["0", "2"]  # the hidden Linear layers; the output layer's units have different targets
+        probe = Symmetry(layers=hidden, every=config.every)
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=config.momentum)
+        xd = x.astype(dtype)
+        out = fit_iterations(ctx, model, opt, xd, y, config.iterations, config.batch_size, label=label,
+                             callbacks=[probe], seed=ctx.seed)
+        ctx.flush_probe(probe, label)
+        series = {h: {stat: probe.series(h, stat)[1] for stat in ("rel_max_dist", "max_dev0")} for h in hidden}
+        steps = probe.series(hidden[0], "rel_max_dist")[0]
+        return {"label": label, "activation": act, "init": name, "kind": kind, "dtype": dt,
+                "model": model, "losses": out["losses"], "accuracy": accuracy(model, xd, y),
+                "steps": steps, "series": series}
+
+    items = [(act, lr, name, dtype) for act, lr in zip(config.activations, config.lrs)
+             for name, (kind, _) in INITS.items() for dtype in DTYPES[kind]]
+    return ctx.map(train, items, label="runs")
 
 
 def _symmetry_figure(runs: list[dict]):

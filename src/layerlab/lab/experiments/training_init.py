@@ -221,16 +221,23 @@ def plateau(config: PlateauConfig, ctx: Context) -> Result:
             saturation[inputs, label] = [u["saturated"] for u in
                                          unit_fractions(model, data[inputs][:config.n_saturation])]
 
-    runs: dict[tuple[str, float, str, int], dict] = {}
-    for inputs, lr in conds:
-        for s in range(config.seeds):
-            for label, init in inits.items():
-                # the same initial weights and the same mini-batches under every condition
-                model = mlp(sizes, "tanh", init, ctx.rng_for("weights", label, s))
-                with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
-                    runs[inputs, lr, label, s] = fit_iterations(
-                        ctx, model, optim.SGD(model.parameters(), lr=lr), data[inputs], y, n, config.batch_size,
-                        label=f"{_tag(inputs, lr)}/{label}/seed {s}", seed=ctx.seed + s)
+    # the arms get the training sets with their closure when they run here; a worker loads them itself (the
+    # loader's per-process cache) rather than receive 60,000 images with every item
+    captured = data if ctx.executor is None else None
+
+    def train(item) -> dict:
+        """One (inputs, η, initialisation, seed) run: its losses and where it diverged."""
+        inputs, lr, label, s = item
+        xs = captured[inputs] if captured else fashion(standardize=inputs == STANDARDISED)[0][0]
+        # the same initial weights and the same mini-batches under every condition
+        model = mlp(sizes, "tanh", inits[label], ctx.rng_for("weights", label, s))
+        with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
+            out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=lr), xs, y, n, config.batch_size,
+                                 label=f"{_tag(inputs, lr)}/{label}/seed {s}", seed=ctx.seed + s)
+        return {"losses": out["losses"], "diverged": out["diverged"]}
+
+    items = [(inputs, lr, label, s) for inputs, lr in conds for s in range(config.seeds) for label in inits]
+    runs: dict[tuple[str, float, str, int], dict] = dict(zip(items, ctx.map(train, items, label="runs")))
 
     runs_rec, pairs_rec, claims = [], [], []
     k = 0
@@ -408,24 +415,39 @@ def deep_relu(config: DeepReluConfig, ctx: Context) -> Result:
     (x, y), _ = fashion()
     sizes = [784, 100] + [50] * 6 + [10]
     inits = {XAVIER: "lecun_normal", HE: "he_normal"}
+    captured = (x, y) if ctx.executor is None else None  # as in training_init: a worker loads the set itself
+
+    def train(item) -> dict:
+        """One (η index, η, seed, initialisation) run: its losses, where it diverged, and (η index 0, seed 0)
+        the spread of each layer's activations at the first and the last step."""
+        k, lr, s, label = item
+        xs, ys = captured or fashion()[0]
+        model = mlp(sizes, "relu", inits[label], ctx.rng_for("weights", label, s))
+        cbs = []
+        if k == 0 and s == 0:  # the spread of each layer's activations, first and last step
+            probe = ActivationStats(every=max(1, config.iterations - 1), bins=0, what=("post",))
+            cbs.append(probe)
+        out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=lr), xs, ys, config.iterations,
+                             config.batch_size, label=f"eta={lr:g}/{label}/seed {s}", callbacks=cbs,
+                             seed=ctx.seed + s)
+        profile = None
+        if cbs:
+            ctx.flush_probe(probe, f"eta={lr:g}/{label}/seed {s}")
+            profile = _profile(probe)
+        return {"losses": out["losses"], "diverged": out["diverged"], "profile": profile}
+
+    items = [(k, lr, s, label) for k, lr in enumerate(config.lrs) for s in range(config.seeds) for label in inits]
+    runs = dict(zip(items, ctx.map(train, items, label="runs")))
     claims, records = [], []
     profiles: dict[str, list[float]] = {}
     for k, lr in enumerate(config.lrs):
         tails: dict[str, list[float]] = {label: [] for label in inits}
         curves = {}
         for s in range(config.seeds):
-            for label, init in inits.items():
-                model = mlp(sizes, "relu", init, ctx.rng_for("weights", label, s))
-                cbs = []
-                if k == 0 and s == 0:  # the spread of each layer's activations, first and last step
-                    probe = ActivationStats(every=max(1, config.iterations - 1), bins=0, what=("post",))
-                    cbs.append(probe)
-                out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=lr), x, y, config.iterations,
-                                     config.batch_size, label=f"eta={lr:g}/{label}/seed {s}", callbacks=cbs,
-                                     seed=ctx.seed + s)
-                if cbs:
-                    ctx.flush_probe(probe, f"eta={lr:g}/{label}/seed {s}")
-                    start, end = _profile(probe)
+            for label in inits:
+                out = runs[k, lr, s, label]
+                if out["profile"] is not None:
+                    start, end = out["profile"]
                     short = label.split(" ")[0]
                     profiles[f"{short}, step 0"] = start
                     profiles[f"{short}, step {config.iterations - 1}"] = end

@@ -294,12 +294,15 @@ def run(config: TrajectoriesConfig, ctx: Context) -> Result:
     budgets = dict(zip(SURFACES, config.steps))
     tols = {"quadratic": config.tol[0], "rosenbrock": config.tol[1]}
     table, runs = [], {}
+    items = [(surface, label) for surface in SURFACES for label in OPTIMISERS]
+    paths = dict(zip(items, ctx.map(lambda it: optimise(it[0], it[1], LRS[it[0]][it[1]], budgets[it[0]],
+                                                        radius=config.radius if it[0] == "saddle" else None),
+                                    items, label="paths")))
     for surface in SURFACES:
         runs[surface] = {}
         for label in OPTIMISERS:
             lr = LRS[surface][label]
-            r = optimise(surface, label, lr, budgets[surface],
-                         radius=config.radius if surface == "saddle" else None)
+            r = paths[surface, label]
             r["lr"] = lr
             runs[surface][label] = r
             row = {"surface": surface, "optimiser": label, "lr": lr, "steps run": len(r["path"]) - 1,
@@ -345,17 +348,17 @@ def run(config: TrajectoriesConfig, ctx: Context) -> Result:
                          "ratio": float(eff[big] / eff[small])})
     # 1e: effective step over a long run, with and without gradient noise
     eff_rows, eff_curves = [], {}
-    for noise in (config.noise, 0.0):
-        for k in ("AdaGrad", "RMSProp", "Adam"):
-            if noise == 0.0 and k != "AdaGrad":
-                continue
-            r = optimise(q, k, LRS[q][k], config.lr_steps, noise=noise, rng=ctx.rng_for("lr noise", k))
-            e = effective_lrs(r["path"], r["grads"])
-            w = max(1, len(e) // 10)
-            start, end = float(e[:w].mean()), float(e[-w:].mean())
-            eff_rows.append({"optimiser": k, "lr": LRS[q][k], "noise": noise, "steps": len(e), "eff_start": start,
-                             "eff_end": end, "ratio": end / start})
-            eff_curves[f"{k}, noise {noise:g}"] = e
+    long_items = [(noise, k) for noise in (config.noise, 0.0) for k in ("AdaGrad", "RMSProp", "Adam")
+                  if noise != 0.0 or k == "AdaGrad"]
+    long_runs = ctx.map(lambda it: optimise(q, it[1], LRS[q][it[1]], config.lr_steps, noise=it[0],
+                                            rng=ctx.rng_for("lr noise", it[1])), long_items, label="long runs")
+    for (noise, k), r in zip(long_items, long_runs):
+        e = effective_lrs(r["path"], r["grads"])
+        w = max(1, len(e) // 10)
+        start, end = float(e[:w].mean()), float(e[-w:].mean())
+        eff_rows.append({"optimiser": k, "lr": LRS[q][k], "noise": noise, "steps": len(e), "eff_start": start,
+                         "eff_end": end, "ratio": end / start})
+        eff_curves[f"{k}, noise {noise:g}"] = e
     fig = figures.loss_curves(eff_curves, logy=True, ylabel="|Δθ| / |g|",
                               title="effective step on the quadratic")
     ctx.savefig(fig, "effective_lr", caption="effective step |Δθ|/|g| per step on the quadratic, with gradient "

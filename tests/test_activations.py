@@ -301,3 +301,18 @@ def test_repr():
     assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(alpha=0.2)"
     assert repr(nn.GELU("tanh")) == "GELU(approximate='tanh')"
     assert repr(nn.ReLU()) == "ReLU()"
+
+
+def test_a_tanh_subclass_with_its_own_derivative_is_differentiated_with_it():
+    """Tanh fuses its backward (g·(1 − y²) in one kernel); a subclass that overrides df gets its own df."""
+    class SteepTanh(nn.Tanh):
+        def df(self, x, y):
+            return 2.0 * (1.0 - y * y)
+
+    x = np.random.default_rng(31).standard_normal((300, 70)).astype(np.float32)  # above kernels.JIT_MIN
+    grads = []
+    for m in (nn.Tanh(), SteepTanh()):
+        xt = ll.tensor(x, requires_grad=True)
+        m(xt).sum().backward()
+        grads.append(xt.grad)
+    np.testing.assert_allclose(grads[1], 2.0 * grads[0], rtol=1e-6)

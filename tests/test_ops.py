@@ -602,3 +602,95 @@ def test_ops_and_activations_share_one_kernel(op, module):
     ya.backward(g)
     yb.backward(g)
     np.testing.assert_array_equal(a.grad, b.grad)
+
+
+# -- the fused kernels of a training step (compiled with numba where installed, else NumPy) --------------------
+BIG = (kernels.JIT_MIN // 64 + 3, 64)  # above JIT_MIN: the size that takes the compiled path when there is one
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_kernels_round_as_the_numpy_expressions(dtype):
+    """tanh_vjp, sub_scaled_ and adam_direction_ give, bit for bit, the NumPy expressions they fuse —
+    on both of their paths (with numba: one compiled pass; without: NumPy on fewer temporaries)."""
+    rng = np.random.default_rng(11)
+    g, u, m0 = (rng.standard_normal(BIG).astype(dtype) for _ in range(3))
+    y = np.tanh(rng.standard_normal(BIG)).astype(dtype)
+    v0 = rng.random(BIG).astype(dtype)
+    ref = y * y
+    ref = 1.0 - ref
+    ref *= g
+    out = kernels.tanh_vjp(g, y)
+    assert out.dtype == dtype and out is not g
+    np.testing.assert_array_equal(out, ref)
+
+    for u_free in (False, True):
+        p, uu = rng.standard_normal(BIG).astype(dtype), u.copy()
+        ref = p - 0.37 * u
+        kernels.sub_scaled_(p, uu, 0.37, u_free=u_free)
+        np.testing.assert_array_equal(p, ref)
+        if not u_free:
+            np.testing.assert_array_equal(uu, u)  # the caller's u is read, never written
+
+    for b1 in (0.9, 0.3):  # 1 − β₁ < ½ and ≥ ½: the two branches of torch's lerp
+        m, v = m0.copy(), v0.copy()
+        out = kernels.adam_direction_(m, v, g, b1, 0.999, 7, 1e-8)
+        w = 1.0 - b1
+        rm = m0 + (g - m0) * dtype(w) if w < 0.5 else g - (g - m0) * dtype(1.0 - w)
+        rv = v0 * dtype(0.999) + (g * dtype(1.0 - 0.999)) * g
+        ru = (rm / dtype(1.0 - b1 ** 7)) / (np.sqrt(rv) / dtype((1.0 - 0.999 ** 7) ** 0.5) + dtype(1e-8))
+        np.testing.assert_array_equal(m, rm)
+        np.testing.assert_array_equal(v, rv)
+        np.testing.assert_array_equal(out, ru)
+        assert out.dtype == dtype
+
+
+def test_tanh_float32_is_within_a_few_ulp_and_keeps_the_special_values():
+    """The float32 tanh (a rational approximation where compiled) stays within 8 ulp (relative 5e-7) of the
+    exact tanh, is odd, saturates to ±1 and keeps NaN and ±0, as np.tanh does."""
+    x = np.random.default_rng(12).standard_normal(BIG).astype(np.float32) * 4
+    x.flat[:8] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, 20.0, -20.0]
+    y = kernels.tanh(x)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    assert np.isnan(y.flat[0]) and y.flat[1:3].tolist() == [1.0, -1.0] and y.flat[6:8].tolist() == [1.0, -1.0]
+    assert y.flat[3] == 0 and not np.signbit(y.flat[3]) and np.signbit(y.flat[4])
+    exact = np.tanh(x.astype(np.float64))
+    fin = np.isfinite(exact)
+    assert np.all(np.abs(y - exact)[fin] <= 8 * np.spacing(np.abs(exact[fin]).astype(np.float32)))
+    assert np.all(np.abs(y - exact)[fin] <= 5e-7 * np.abs(exact[fin]))
+    np.testing.assert_array_equal(kernels.tanh(-x), -y)  # odd
+
+
+def test_tanh_node_on_a_w1_sized_batch_matches_torch_float32():
+    """Forward and backward of a tanh layer's worth of float32 (W1: 256 × 500) against torch at float32
+    precision: the fused kernels take part here wherever they are compiled. Both backwards use
+    1 − y² from their own output, so a few ulp in y allow |Δ(1 − y²)| ≈ 2|Δy| ≤ 1e-6 absolute."""
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal((256, 500)) * 2).astype(np.float32)
+    g = rng.standard_normal((256, 500)).astype(np.float32)
+    for y_fn in (lambda t: t.tanh(), nn.Tanh()):
+        xt = ll.tensor(x, requires_grad=True)
+        y = y_fn(xt)
+        y.backward(g)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = torch.tanh(tx)
+        ty.backward(torch.from_numpy(g))
+        assert y.dtype == np.float32 and xt.grad.dtype == np.float32
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-5, atol=1e-6 * np.abs(g).max())
+
+
+def test_compiled_and_numpy_paths_agree(monkeypatch):
+    """With numba installed: the compiled loops against the NumPy path of the same function (bitwise, but
+    the float32 tanh, which is an approximation within 8 ulp)."""
+    if not kernels.jit_enabled():
+        pytest.skip("numba is not installed (or LAYERLAB_JIT=0): there is one path only")
+    rng = np.random.default_rng(14)
+    x, g = (rng.standard_normal(BIG).astype(np.float32) for _ in range(2))
+    y = np.tanh(x)
+    fast = kernels.tanh(x), kernels.tanh_vjp(g, y), kernels.adam_direction_(x.copy(), y * y, g, 0.9, 0.99, 3, 1e-8)
+    monkeypatch.setattr(kernels, "_JIT", None)
+    assert not kernels.jit_enabled()
+    slow = kernels.tanh(x), kernels.tanh_vjp(g, y), kernels.adam_direction_(x.copy(), y * y, g, 0.9, 0.99, 3, 1e-8)
+    assert np.all(np.abs(fast[0] - slow[0]) <= 8 * np.spacing(np.abs(slow[0])))
+    np.testing.assert_array_equal(fast[1], slow[1])
+    np.testing.assert_array_equal(fast[2], slow[2])

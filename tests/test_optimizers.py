@@ -539,6 +539,35 @@ def test_plain_sgd_is_gradient_descent_by_hand():
         np.testing.assert_allclose(w.data, expected, rtol=1e-15, err_msg=str(kw))
 
 
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", dict(lr=0.3)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("Adam", dict(lr=3e-3)),
+    ("Adam", dict(lr=3e-3, betas=(0.4, 0.99), eps=1e-3, weight_decay=0.01)),
+    ("AdamW", dict(lr=3e-3)),
+])
+def test_large_float32_parameters_follow_torch(name, kwargs):
+    """Parameters of W1's and W6's size in float32 — the fused update kernels' domain (sub_scaled_,
+    adam_direction_: compiled where numba is installed) — against torch's float32 optimisers fed the
+    same gradients: equal up to float32 rounding (torch fuses multiply-adds, NumPy does not)."""
+    rng = np.random.default_rng(21)
+    w0 = rng.standard_normal((256, 784)).astype(np.float32)
+    p = ll.tensor(w0.copy(), requires_grad=True)
+    t = torch.tensor(w0.copy(), requires_grad=True)
+    opt = getattr(optim, name)([p], **kwargs)
+    topt = getattr(torch.optim, name)([t], foreach=False, **kwargs)
+    for _ in range(5):
+        g = rng.standard_normal(w0.shape).astype(np.float32)
+        p.grad = g.copy()
+        t.grad = torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+        np.testing.assert_array_equal(p.grad, g)  # the step never writes into .grad
+    assert p.data.dtype == np.float32
+    assert np.max(np.abs(p.data - w0)) > 1e-3  # it moved
+    np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_first_adam_step_is_lr_times_sign():
     """With bias correction the first Adam step is η·g/(|g| + ε') ≈ η·sign(g), whatever |g|."""
     w = ll.tensor(np.zeros(3), requires_grad=True)

@@ -280,7 +280,7 @@ def abs(a) -> Tensor:
 def tanh(a) -> Tensor:
     """tanh a;  d/da = 1 − tanh²a (from the saved output)."""
     out = kernels.tanh(a.data)
-    return make_node(out, (a,), lambda g: (kernels.mul_into(g, kernels.tanh_grad(out)),), "tanh")
+    return make_node(out, (a,), lambda g: (kernels.tanh_vjp(g, out),), "tanh")
 
 
 def sigmoid(a) -> Tensor:

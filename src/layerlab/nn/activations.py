@@ -170,7 +170,8 @@ class Activation(Module):
 
     - ``f(x)``: the forward map;
     - ``df(x, y)``: ∂h/∂x elementwise, from the input ``x`` and the output ``y = f(x)``;
-      it must return a *new* array (the node multiplies the gradient into it).
+      it must return a *new* array (the node multiplies the gradient into it: :meth:`vjp`
+      g ⊙ df(x, y), which a class may fuse into one kernel, as Tanh does).
 
     :meth:`forward` wraps both into one graph node (0-d inputs are computed as
     shape (1,), since NumPy ufuncs turn 0-d arrays into scalars). ``elementwise`` is False for
@@ -233,8 +234,12 @@ class Activation(Module):
         if xd.ndim == 0:
             return self._scalar(x)
         y = self.f(xd)
-        df = self.df
-        return make_node(y, (x,), lambda g: (mul_into(g, df(xd, y)),), self.name)
+        vjp = self.vjp
+        return make_node(y, (x,), lambda g: (vjp(g, xd, y),), self.name)
+
+    def vjp(self, g: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The node's backward g ⊙ df(x, y) (a class may fuse the two, as Tanh does)."""
+        return mul_into(g, self.df(x, y))
 
     def _scalar(self, x: Tensor) -> Tensor:
         xd = x.data.reshape(1)
@@ -361,6 +366,11 @@ class Tanh(Activation):
 
     def df(self, x, y):
         return kernels.tanh_grad(y)  # 1 − y², on one temporary
+
+    def vjp(self, g, x, y):
+        if type(self).df is not Tanh.df:  # a subclass with its own derivative
+            return super().vjp(g, x, y)
+        return kernels.tanh_vjp(g, y)  # g(1 − y²), one fused pass where compiled
 
 
 class ReLU(Activation):

@@ -43,6 +43,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from .._checks import finite_float
 from ..tensor import Tensor, enable_grad
 
@@ -251,17 +252,17 @@ def scale_by_adam() -> Transform:
         b1, b2 = hp["betas"]
         t = st["step"]
         m, v = st["exp_avg"], st["exp_avg_sq"]
+        if not hp["amsgrad"]:  # the moments and the direction in one fused kernel
+            return kernels.adam_direction_(m, v, u, b1, b2, t, hp["eps"])
         _lerp_(m, u, 1.0 - b1)
         _ema_sq_(v, u, b2)
         bc1 = 1.0 - b1 ** t
         bc2_sqrt = (1.0 - b2 ** t) ** 0.5
-        if hp["amsgrad"]:
-            vmax = st.get("max_exp_avg_sq")
-            if vmax is None:
-                vmax = st["max_exp_avg_sq"] = np.zeros_like(p)
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
-        denom = np.sqrt(v)
+        vmax = st.get("max_exp_avg_sq")
+        if vmax is None:
+            vmax = st["max_exp_avg_sq"] = np.zeros_like(p)
+        np.maximum(vmax, v, out=vmax)
+        denom = np.sqrt(vmax)
         denom /= bc2_sqrt
         denom += hp["eps"]
         out = m / bc1
@@ -510,11 +511,9 @@ class Optimizer:
                 u = -g if maximize else g
                 for link in chain:
                     u = link.update(u, data, st, hp)
-                if _owned(u, g, data, st):  # a fresh array (Adam's, a decayed gradient's): scale it
-                    u *= lr                 # in place instead of allocating lr·u
-                    np.subtract(data, u, out=data)
-                else:                       # the gradient itself, or a state array (momentum_buffer)
-                    np.subtract(data, lr * u, out=data)
+                # θ ← θ − η·u; a fresh u (Adam's, a decayed gradient's) may be scaled in place, not the
+                # gradient itself nor a state array (momentum_buffer)
+                kernels.sub_scaled_(data, u, lr, u_free=_owned(u, g, data, st))
         return loss
 
     def _init_state(self, data: np.ndarray, hp: dict) -> dict:

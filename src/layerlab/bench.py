@@ -799,7 +799,8 @@ def _table(rows: list[dict], meta: dict):
     load = meta["load_before"]
     table = Table(title=f"layerlab bench — {meta['cores']} cores, {meta['threads']} thread(s) for BLAS/OpenMP/torch; "
                         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before, "
-                        f"{meta['load_after'][0]:.2f} after; {meta['repeat']} A/B pairs per row",
+                        f"{meta['load_after'][0]:.2f} after; {meta['repeat']} A/B pairs per row; compiled kernels "
+                        f"{'on (numba)' if meta['jit'] else 'off (NumPy; LAYERLAB_JIT=0 or no numba)'}",
                   title_justify="left")
     for col in ("workload", "peer", "layerlab samples/s", "peer samples/s", "ratio (median)", "min–max", "target",
                 "peak RSS layerlab / peer"):
@@ -876,10 +877,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from rich.console import Console
 
+    from .kernels import jit_enabled
+
     console = Console(width=max(140, Console().width))
     meta = {"cores": os.cpu_count(), "threads": args.threads, "load_before": os.getloadavg(),
             "numpy": np.__version__, "python": sys.version.split()[0], "repeat": args.repeat,
-            "warmup": args.warmup, "seed": args.seed}
+            "warmup": args.warmup, "seed": args.seed, "jit": jit_enabled()}
     if has_torch and "torch" in peers:
         from importlib.metadata import version
 

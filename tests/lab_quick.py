@@ -54,7 +54,7 @@ def quick_run(name: str, store, tmp_path_factory, overrides=None, figureless=(),
 class ScrambledArms:
     """An executor for ``ctx.map`` that tests an experiment's arms are independent, without processes: it runs
     the items in reverse order, each from a fresh cloudpickle copy of ``fn`` (as a worker would get), with
-    the global NumPy generator set to something else before each, and pickles each result back (as a pool
+    the global NumPy and layerlab generators set to something else before each, and pickles each result back (as a pool
     does). An experiment whose arms share nothing gives the same numbers and store rows as its plain loop."""
 
     def __init__(self):
@@ -66,12 +66,14 @@ class ScrambledArms:
         import cloudpickle
         import numpy as np
 
+        from layerlab import random as llrandom
         from layerlab.lab.context import run_arm
 
         fn_blob = cloudpickle.dumps(fn)
         out = {}
         for i in reversed(range(len(items))):
             np.random.seed(7919 + i)
+            llrandom.seed(7919 + i)  # layerlab's global generator (nn.Linear(rng=None), the init functions)
             out[i] = pickle.loads(pickle.dumps(run_arm(fn_blob, cloudpickle.dumps(items[i]))))  # as a pool returns it
         self.items += len(items)
         return [out[i] for i in range(len(items))]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from layerlab.lab.experiments import centred as C
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- arithmetic ------------------------------------------------------------------------------------------------------
@@ -112,7 +112,8 @@ def test_check_dead_growth_both_ways():
 # -- the --quick run ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("centred_nonlinearities", store, tmp_path_factory)
+    # 2 input sets × 4 networks × 2 weight draws
+    return assert_arms_independent("centred_nonlinearities", store, tmp_path_factory, min_items=16)[1]
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_records(run):

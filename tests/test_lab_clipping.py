@@ -11,7 +11,7 @@ import pytest
 
 from layerlab import nn
 from layerlab.lab.experiments import clipping as C
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- arithmetic ------------------------------------------------------------------------------------------------------
@@ -133,7 +133,8 @@ def test_check_immaterial_both_ways():
 # -- the --quick run ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("gradient_clipping", store, tmp_path_factory)
+    # 2 reference runs + 2 seeds × (2 η × 3 modes − the reference)
+    return assert_arms_independent("gradient_clipping", store, tmp_path_factory, min_items=12)[1]
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_records(run):

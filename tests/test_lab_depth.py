@@ -11,7 +11,7 @@ import pytest
 
 from layerlab import Tensor, nn
 from layerlab.lab.experiments import depth as D
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- networks and measurements ---------------------------------------------------------------------------------------
@@ -212,7 +212,8 @@ def test_check_residual_grads_both_ways():
 # -- the --quick runs ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def gradient_run(store, tmp_path_factory):
-    return quick_run("gradient_depth", store, tmp_path_factory)
+    # 7 set-ups × 2 depths × 2 seeds at init + 5 training runs
+    return assert_arms_independent("gradient_depth", store, tmp_path_factory, min_items=33)[1]
 
 
 def test_gradient_depth_quick_verdicts_recomputed(gradient_run):
@@ -237,7 +238,8 @@ def test_gradient_depth_quick_verdicts_recomputed(gradient_run):
 
 @pytest.fixture(scope="module")
 def plain_run(store, tmp_path_factory):
-    return quick_run("deep_plain", store, tmp_path_factory)
+    # 2 inits × 2 depths × 2 seeds
+    return assert_arms_independent("deep_plain", store, tmp_path_factory, min_items=8)[1]
 
 
 def test_deep_plain_quick_verdicts_recomputed(plain_run):
@@ -257,7 +259,8 @@ def test_deep_plain_quick_verdicts_recomputed(plain_run):
 
 @pytest.fixture(scope="module")
 def skip_run(store, tmp_path_factory):
-    return quick_run("skip_connections", store, tmp_path_factory)
+    # (2 depths × plain/residual + 1 other) × 2 seeds
+    return assert_arms_independent("skip_connections", store, tmp_path_factory, min_items=10)[1]
 
 
 def test_skip_connections_quick_verdicts_recomputed(skip_run):

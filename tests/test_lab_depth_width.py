@@ -9,7 +9,7 @@ import pytest
 from layerlab.lab import ConfigError
 from layerlab.lab.experiments import depth_width as D
 from layerlab.lab.training import mlp
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- arithmetic --------------------------------------------------------------------------------------------------------
@@ -78,7 +78,8 @@ def test_check_deep_beats_wide_both_ways():
 # -- the --quick run ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("depth_vs_width", store, tmp_path_factory)
+    # 2 data sets × 3 seeds × 1 budget × (wide, deep)
+    return assert_arms_independent("depth_vs_width", store, tmp_path_factory, min_items=12)[1]
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_records(run):

@@ -12,7 +12,7 @@ import pytest
 
 from layerlab import ensemble
 from layerlab.lab.experiments import ensembles as E
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- the bootstrap arithmetic --------------------------------------------------------------------------------------
@@ -102,13 +102,13 @@ def test_dropout_ensemble_verdicts_both_ways():
 
 
 # -- the quick runs: stored verdicts recomputed from the stored records -------------------------------------------
-def _quick(name, store, tmp_path_factory):
-    r = quick_run(name, store, tmp_path_factory)
+def _quick(name, store, tmp_path_factory, min_items):
+    r = assert_arms_independent(name, store, tmp_path_factory, min_items=min_items)[1]
     return r.outcome, r.out, r.stored
 
 
 def test_bagging_quick_stored_verdicts_follow_the_stored_records(fashion_available, store, tmp_path_factory):
-    outcome, out, stored = _quick("bagging", store, tmp_path_factory)
+    outcome, out, stored = _quick("bagging", store, tmp_path_factory, 7)  # 4 n + 3 seeds
     cfg, records = stored["config"], stored["records"]
     assert sorted(c["id"] for c in stored["claims"]) == ["20a", "20b", "20c", "20d", "20e", "20f", "20g", "20h"]
     assert E.bagging_verdicts(records) == {c["id"]: c["holds"] for c in stored["claims"]}
@@ -132,7 +132,7 @@ def test_bagging_quick_stored_verdicts_follow_the_stored_records(fashion_availab
 
 def test_dropout_ensemble_quick_stored_verdicts_follow_the_stored_records(fashion_available, store,
                                                                         tmp_path_factory):
-    outcome, out, stored = _quick("dropout_ensemble", store, tmp_path_factory)
+    outcome, out, stored = _quick("dropout_ensemble", store, tmp_path_factory, 9)  # 3 seeds × 3
     cfg, records = stored["config"], stored["records"]
     assert sorted(c["id"] for c in stored["claims"]) == ["21a", "21b", "21c", "21d"]
     assert E.dropout_ensemble_verdicts(records) == {c["id"]: c["holds"] for c in stored["claims"]}

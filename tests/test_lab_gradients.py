@@ -14,7 +14,7 @@ from layerlab.lab.experiments import gradients as G
 from layerlab.lab.training import mlp
 from layerlab.lab import Context
 from layerlab.probes import sign_agreement
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 def _sigmoid(a):
@@ -148,6 +148,21 @@ def test_replaying_a_run_reaches_the_same_dead_fraction():
     assert D._dead_at(cond, cfg, ctx, 0, 4, x, y, x[:64]) == curve[k]
 
 
+def test_paired_reads_the_replays_made_beforehand():
+    """The replays a paired comparison needs are listed first (to run them through ctx.map) and then read back:
+    only the run that ends later than its pair is replayed, to the pair's end."""
+    cfg = D.DyingReluConfig(seeds=2)
+    rem, base = D.Condition("leaky_relu", 1.0, 0.0), D.Condition("relu", 1.0, 0.0)
+    res = {rem: {"seeds": [{"end": 200, "pooled": 0.1}, {"end": 40, "pooled": 0.3}]},
+           base: {"seeds": [{"end": 70, "pooled": 0.6}, {"end": 200, "pooled": 0.9}]}}
+    todo = D._replay_steps(rem, base, res, cfg)
+    assert todo == [(rem, 0, 70), (base, 1, 40)]
+    replayed = dict(zip(todo, (0.2, 0.5)))
+    # nothing is re-trained here (no data given): every replay comes from `replayed`
+    p = D.paired(rem, base, res, cfg, None, None, None, None, replayed)
+    assert p == {"steps": [70, 40], "remedy": [0.2, 0.3], "base": [0.6, 0.5]}
+
+
 def test_conditions_are_one_row_each():
     labels = [c.label for c in D.conditions(D.DyingReluConfig())]
     grid = ["0.01", "0.1", "0.2", "0.3", "0.5", "0.7", "1"]
@@ -157,19 +172,19 @@ def test_conditions_are_one_row_each():
 
 
 # -- the experiments, --quick, through the runner ------------------------------------------------------------------
-def _run(name, store, tmp_path_factory):
-    r = quick_run(name, store, tmp_path_factory)
+def _run(name, store, tmp_path_factory, min_items):
+    r = assert_arms_independent(name, store, tmp_path_factory, min_items=min_items)[1]
     return r.claims, r.outcome.data["records"], r.figures
 
 
 @pytest.fixture(scope="module")
 def signs_run(store, tmp_path_factory):
-    return _run("gradient_signs", store, tmp_path_factory)
+    return _run("gradient_signs", store, tmp_path_factory, 2)  # sigmoid, tanh
 
 
 @pytest.fixture(scope="module")
 def dying_run(store, tmp_path_factory):
-    return _run("dying_relu", store, tmp_path_factory)
+    return _run("dying_relu", store, tmp_path_factory, 57)  # 17 conditions × 3 seeds + 6 replays to a pair's end
 
 
 def test_gradient_signs_quick(signs_run):

@@ -11,7 +11,7 @@ import pytest
 
 from layerlab.lab.experiments import input_norm as N
 from layerlab.lab.training import mlp
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- arithmetic ------------------------------------------------------------------------------------------------------
@@ -167,7 +167,8 @@ def test_check_mlp_both_ways():
 # -- the --quick run -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("input_normalisation", store, tmp_path_factory)
+    # 2 datasets × 2 inputs (GD paths) + 2 η × 3 seeds × 2 inputs (MLP runs)
+    return assert_arms_independent("input_normalisation", store, tmp_path_factory, min_items=16)[1]
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_records(run):

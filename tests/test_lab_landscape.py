@@ -12,7 +12,7 @@ import pytest
 import layerlab as ll
 from layerlab import nn
 from layerlab.lab.experiments import landscape as L
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 GRID = np.linspace(-1.0, 1.0, 11)
 H = GRID[1] - GRID[0]
@@ -152,7 +152,8 @@ def test_pool_images_averages_blocks():
 # -- the --quick run --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("loss_landscape", store, tmp_path_factory)
+    # (deep, shallow) × 2 seeds × (plain, residual)
+    return assert_arms_independent("loss_landscape", store, tmp_path_factory, min_items=8)[1]
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_grids(run):

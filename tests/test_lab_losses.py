@@ -10,7 +10,7 @@ import pytest
 
 from layerlab import Tensor, nn
 from layerlab.lab.experiments import losses as L
-from lab_quick import quick_run
+from lab_quick import assert_arms_independent
 
 
 # -- the gradient identities (arithmetic) --------------------------------------------------------------------------
@@ -88,7 +88,8 @@ def test_check_saturation_both_ways():
 # -- the --quick run -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
-    return quick_run("loss_functions", store, tmp_path_factory)
+    # 2 scenarios × 2 seeds × 3 losses (fits) + 2 logits × 2 losses (saturation)
+    return assert_arms_independent("loss_functions", store, tmp_path_factory, min_items=16)[1]
 
 
 def test_quick_run_verdicts_recomputed_from_the_stored_records(run):

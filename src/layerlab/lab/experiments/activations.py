@@ -403,6 +403,14 @@ def _train_one(ctx: Context, config: ActivationsConfig, name: str, s: int, x, y)
             "init": init}
 
 
+def _evaluate(model, x_eval, y_eval) -> tuple[float, list[dict]]:
+    """The trained model on the evaluation images: its accuracy and, per hidden layer, the dead / saturated /
+    flat fractions (``stats.unit_fractions``)."""
+    with ll.no_grad(), np.errstate(all="ignore"):
+        out = model(ll.Tensor(x_eval)).data
+    return float(np.mean(out.argmax(axis=1) == y_eval)), unit_fractions(model, x_eval)
+
+
 def _fmt_layers(values) -> str:
     """Per-layer fractions as percentages, "—" where the notion does not apply."""
     if any(v is None for v in values):
@@ -421,22 +429,23 @@ def run(config: ActivationsConfig, ctx: Context) -> Result:
     """Seeds 001/003/004: every trainable activation of the registry in the same network, trained the same way."""
     names, skipped = _resolve(config)
     lengths = run_lengths(config)
-    (x, y), (xt, yt) = fashion()
+    _, (xt, yt) = fashion()
     idx = ctx.rng_for("eval").choice(len(xt), min(config.n_eval, len(xt)), replace=False)
     x_eval, y_eval = xt[idx], yt[idx]
     S = config.seeds
-    res: dict[str, list[dict]] = {}
-    for name in names:
-        runs = []
-        for s in range(S):
-            r = _train_one(ctx, config, name, s, x, y)
-            with ll.no_grad(), np.errstate(all="ignore"):
-                out = r["model"](ll.Tensor(x_eval)).data
-            r["test_accuracy"] = float(np.mean(out.argmax(axis=1) == y_eval))
-            r["layers"] = unit_fractions(r["model"], x_eval)
-            del r["model"]
-            runs.append(r)
-        res[name] = runs
+
+    def fit(item):  # one (activation, seed) run; the training set is loaded where the run runs
+        name, s = item
+        (x, y), _ = fashion()
+        r = _train_one(ctx, config, name, s, x, y)
+        r["test_accuracy"], r["layers"] = _evaluate(r.pop("model"), x_eval, y_eval)
+        return r
+
+    # the CPU time per step (time.process_time, this process only) is reported, never judged: runs side by side
+    # on shared cores may read a little higher, no verdict moves
+    items = [(name, s) for name in names for s in range(S)]
+    runs = ctx.map(fit, items, label="runs")
+    res: dict[str, list[dict]] = {name: [r for (n, _), r in zip(items, runs) if n == name] for name in names}
 
     per_seed = {n: [r["tail"] for r in res[n]] for n in names}
     final = {n: float(np.mean(v)) for n, v in per_seed.items()}

@@ -198,20 +198,25 @@ def run(config: CentredConfig, ctx: Context) -> Result:
     layers of ReLU, tanh, ELU and SELU, on unit-Gaussian and on Fashion-MNIST inputs."""
     (xf, _), _ = fashion(config.n_real, 10, standardize=True, rng=ctx.rng_for("fashion"))
     inputs = {"unit Gaussian": unit_gaussian(config.n, config.width, ctx.rng_for("gaussian")), "Fashion-MNIST": xf}
+
+    def forward(item):  # one weight draw of one network on one input set: its layer rows (and offsets to draw)
+        source, net, s = item
+        x = inputs[source]
+        act, init = NETWORKS[net]
+        model = build(act, init, x.shape[1], config.width, config.depth, ctx.rng_for("weights", net, s))
+        rows = [{"part": "layer", "input": source, "net": net, "seed": s, **row} for row in layer_rows(model, x)]
+        if s == 0 and source == "unit Gaussian":
+            pres = _pre_activations(model, x)
+            return rows, {f"layer {k}": _unit_offsets(pres[k - 1]) for k in (2, config.depth)}
+        return rows, None
+
+    items = [(source, net, s) for source in inputs for net in NETWORKS for s in range(config.seeds)]
     records: list[dict] = []
     shown: dict = {}
-    task = ctx.progress.task("forward passes", total=len(inputs) * len(NETWORKS) * config.seeds)
-    for source, x in inputs.items():
-        for net, (act, init) in NETWORKS.items():
-            for s in range(config.seeds):
-                model = build(act, init, x.shape[1], config.width, config.depth, ctx.rng_for("weights", net, s))
-                for row in layer_rows(model, x):
-                    records.append({"part": "layer", "input": source, "net": net, "seed": s, **row})
-                if s == 0 and source == "unit Gaussian":
-                    pres = _pre_activations(model, x)
-                    shown[net] = {f"layer {k}": _unit_offsets(pres[k - 1]) for k in (2, config.depth)}
-                task.advance()
-    task.close()
+    for (_, net, _), (rows, offsets) in zip(items, ctx.map(forward, items, label="forward passes")):
+        records += rows
+        if offsets is not None:
+            shown[net] = offsets
 
     ctx.savefig(_means_figure(records, config), "output_means",
                 caption="Pooled mean of each layer's outputs (left) and mean/std (right), mean over the weight draws "

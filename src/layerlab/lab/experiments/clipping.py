@@ -239,16 +239,28 @@ def run(config: ClippingConfig, ctx: Context) -> Result:
     and at large learning rates, thresholds from the average gradient of a run that trains well."""
     (x, y), _ = fashion(config.n_train, 10, standardize=False, rng=ctx.rng_for("data"))
     lrs = [config.small_lr, *config.large_lrs]
+
+    def fit(item):  # one run: (seed, η, mode, threshold or None)
+        s, lr, mode, threshold = item
+        return _fit(ctx, config, x, y, s, lr, mode, threshold)
+
+    # the reference runs first: each seed's thresholds come from its own
+    refs = ctx.map(fit, [(s, config.small_lr, "none", None) for s in range(config.seeds)], label="reference runs")
+    thresholds = []
+    for s, (_, ref_curves) in enumerate(refs):
+        norms, maxes = ref_curves["norm"], ref_curves["max"]
+        thresholds.append({"none": None, "value": float(np.mean(maxes[np.isfinite(maxes)])),
+                           "norm": float(np.mean(norms[np.isfinite(norms)]))})
+    items = [(s, lr, mode, thresholds[s][mode]) for s in range(config.seeds) for lr in lrs for mode in MODES
+             if not (lr == config.small_lr and mode == "none")]
+    runs = dict(zip([item[:3] for item in items], ctx.map(fit, items, label="clipping runs")))
+
     records: list[dict] = []
     curves: dict[tuple, dict] = {}
-    task = ctx.progress.task("clipping runs", total=config.seeds * 3 * len(lrs))
-    for s in range(config.seeds):
-        ref, ref_curves = _fit(ctx, config, x, y, s, config.small_lr, "none", None)
-        task.advance()
+    for s, (ref, ref_curves) in enumerate(refs):
         norms, maxes = ref_curves["norm"], ref_curves["max"]
-        c = float(np.mean(norms[np.isfinite(norms)]))
-        v = float(np.mean(maxes[np.isfinite(maxes)]))
-        records.append({"part": "threshold", "seed": s, "clip_norm": c, "clip_value": v,
+        records.append({"part": "threshold", "seed": s, "clip_norm": thresholds[s]["norm"],
+                        "clip_value": thresholds[s]["value"],
                         "ref_norm_median": float(np.median(norms)), "ref_max_median": float(np.median(maxes))})
         records.append(ref)
         curves[(s, config.small_lr, "none")] = ref_curves
@@ -256,10 +268,9 @@ def run(config: ClippingConfig, ctx: Context) -> Result:
             for mode in MODES:
                 if lr == config.small_lr and mode == "none":
                     continue
-                rec, cur = _fit(ctx, config, x, y, s, lr, mode, {"none": None, "value": v, "norm": c}[mode])
+                rec, cur = runs[s, lr, mode]
                 records.append(rec)
                 curves[(s, lr, mode)] = cur
-                task.advance()
         plain = curves[(s, config.small_lr, "none")]["loss"]
         for mode in ("value", "norm"):
             clipped = curves[(s, config.small_lr, mode)]["loss"]
@@ -268,7 +279,6 @@ def run(config: ClippingConfig, ctx: Context) -> Result:
                 records.append({"part": "material", "seed": s, "lr": float(config.small_lr), "mode": mode,
                                 "which": who, **{k: m[k] for k in ("level", "steps_fast", "steps_slow", "ratio",
                                                                    "diverged", "fast_end", "ends_above", "holds")}})
-    task.close()
 
     ctx.savefig(_loss_figure(curves, lrs, config), "loss",
                 caption="Mini-batch loss per step (running mean of 10, log scale), one line per seed; × marks where a "

@@ -383,33 +383,32 @@ def run_gradient_depth(config: GradientDepthConfig, ctx: Context) -> Result:
     inits = {**INITS, "large": ("normal", {"std": float(config.large_std)})}
     (x, y), _ = fashion(config.n_train, 1, standardize=True, rng=ctx.rng_for("data"))
     xb, yb = x[:config.n_batch], y[:config.n_batch]
-    records: list[dict] = []
-    profiles: dict[tuple, list[float]] = {}
-    task = ctx.progress.task("gradients at init", total=len(config.setups) * len(config.depths) * config.seeds)
-    for act, init in config.setups:
-        for depth in config.depths:
-            for s in range(config.seeds):
-                g64 = linear_grad_norms(plain_net(depth, config.width, act, inits[init],
-                                                  ctx.rng_for("w", act, init, depth, s), np.float64),
-                                        xb.astype(np.float64), yb)
-                g32 = linear_grad_norms(plain_net(depth, config.width, act, inits[init],
-                                                  ctx.rng_for("w", act, init, depth, s), np.float32), xb, yb)
-                w, b = g64["weight"], g64["bias"]
-                finite32 = bool(math.isfinite(g32["loss"]) and all(math.isfinite(v) for v in g32["weight"]))
-                records.append({"part": "init", "activation": act, "init": init, "depth": depth, "seed": s,
-                                "first_w": w[0], "last_w": w[-1], "ratio_w": ratio(w[0], w[-1]),
-                                "first_b": b[0], "last_b": b[-1], "ratio_b": ratio(b[0], b[-1]),
-                                "loss": g64["loss"], "first_w_f32": g32["weight"][0], "last_w_f32": g32["weight"][-1],
-                                "finite_f32": finite32})
-                if s == 0:
-                    profiles[act, init, depth] = w
-                task.advance(1)
+
+    def at_init(item):  # one weight draw: the gradients in float64 and, from the same weights, in float32
+        act, init, depth, s = item
+        g64 = linear_grad_norms(plain_net(depth, config.width, act, inits[init],
+                                          ctx.rng_for("w", act, init, depth, s), np.float64),
+                                xb.astype(np.float64), yb)
+        g32 = linear_grad_norms(plain_net(depth, config.width, act, inits[init],
+                                          ctx.rng_for("w", act, init, depth, s), np.float32), xb, yb)
+        w, b = g64["weight"], g64["bias"]
+        finite32 = bool(math.isfinite(g32["loss"]) and all(math.isfinite(v) for v in g32["weight"]))
+        return {"part": "init", "activation": act, "init": init, "depth": depth, "seed": s,
+                "first_w": w[0], "last_w": w[-1], "ratio_w": ratio(w[0], w[-1]),
+                "first_b": b[0], "last_b": b[-1], "ratio_b": ratio(b[0], b[-1]),
+                "loss": g64["loss"], "first_w_f32": g32["weight"][0], "last_w_f32": g32["weight"][-1],
+                "finite_f32": finite32}, w
+
+    items = [(act, init, depth, s) for act, init in config.setups for depth in config.depths
+             for s in range(config.seeds)]
+    draws = ctx.map(at_init, items, label="gradients at init")
+    records: list[dict] = [rec for rec, _ in draws]
+    profiles: dict[tuple, list[float]] = {(act, init, depth): w for (act, init, depth, s), (_, w) in zip(items, draws)
+                                          if s == 0}
 
     # during training
-    heat: dict[tuple, tuple] = {}
-    losses: dict[tuple, list] = {}
-    task = ctx.progress.task("training", total=len(config.train_setups))
-    for act, init in config.train_setups:
+    def train(setup):  # one run: (gradient steps, norms[layer, step], diverged at, losses)
+        act, init = setup
         model = plain_net(config.train_depth, config.width, act, inits[init], ctx.rng_for("train w", act, init))
         probe = GradientStats(layers=_is_linear, every=config.every)
         opt = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
@@ -417,14 +416,19 @@ def run_gradient_depth(config: GradientDepthConfig, ctx: Context) -> Result:
             out = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
                                  label=f"{act}/{init}", callbacks=[probe], seed=ctx.seed)
         steps, norms = grad_history(probe)
-        heat[act, init] = (steps, norms, out["diverged"])
-        losses[act, init] = out["losses"]
+        return steps, norms, out["diverged"], out["losses"]
+
+    heat: dict[tuple, tuple] = {}
+    losses: dict[tuple, list] = {}
+    for (act, init), (steps, norms, diverged, v) in zip(config.train_setups,
+                                                        ctx.map(train, config.train_setups, label="training")):
+        heat[act, init] = (steps, norms, diverged)
+        losses[act, init] = v
         for t, step in enumerate(steps):
             records.append({"part": "during training", "activation": act, "init": init, "depth": config.train_depth,
                             "step": int(step), "first_w": float(norms[0, t]), "last_w": float(norms[-1, t]),
                             "ratio_w": ratio(float(norms[0, t]), float(norms[-1, t])),
-                            "diverged at": out["diverged"]})
-        task.advance(1)
+                            "diverged at": diverged})
 
     verdicts = gradient_depth_verdicts(records)
     limits = float32_limits(records)
@@ -639,28 +643,30 @@ def run_deep_plain(config: DeepPlainConfig, ctx: Context) -> Result:
             raise ValueError(f"deep_plain: unknown init {init!r} (known: {', '.join(INITS)})")
     depths = sorted(config.depths)
     (x, y), _ = fashion(config.n_train, 1, standardize=True, rng=ctx.rng_for("data"))
-    records: list[dict] = []
+
+    def fit(item):  # one (init, depth, seed) run: its record and its loss curve
+        init, depth, s = item
+        model = plain_net(depth, config.width, "relu", INITS[init], ctx.rng_for("w", init, depth, s))
+        opt = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
+                                 label=f"{init}/L{depth}/seed {s}", seed=ctx.seed + s)
+        v = out["losses"]
+        length, start = plateau_stretch(v)
+        rec = {"part": "train", "init": init, "depth": depth, "seed": s, "tail": tail_mean(v, config.tail),
+               "first": _first_mean(v), "status": run_status(v, out["diverged"]),
+               "plateau length": length, "plateau from": start, "diverged at": out["diverged"]}
+        for t in config.report_at:
+            rec[f"loss at {t}"] = float(running_mean(v, PLATEAU_WINDOW)[t]) if t < len(v) else math.nan
+        return rec, v
+
+    items = [(init, depth, s) for init in config.inits for depth in depths for s in range(config.seeds)]
+    runs = ctx.map(fit, items, label="runs")
+    records: list[dict] = [rec for rec, _ in runs]
     curves: dict[str, dict[str, list]] = {init: {} for init in config.inits}
-    task = ctx.progress.task("runs", total=len(config.inits) * len(depths) * config.seeds)
-    for init in config.inits:
-        for depth in depths:
-            for s in range(config.seeds):
-                model = plain_net(depth, config.width, "relu", INITS[init], ctx.rng_for("w", init, depth, s))
-                opt = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    out = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
-                                         label=f"{init}/L{depth}/seed {s}", seed=ctx.seed + s)
-                v = out["losses"]
-                length, start = plateau_stretch(v)
-                rec = {"part": "train", "init": init, "depth": depth, "seed": s, "tail": tail_mean(v, config.tail),
-                       "first": _first_mean(v), "status": run_status(v, out["diverged"]),
-                       "plateau length": length, "plateau from": start, "diverged at": out["diverged"]}
-                for t in config.report_at:
-                    rec[f"loss at {t}"] = float(running_mean(v, PLATEAU_WINDOW)[t]) if t < len(v) else math.nan
-                records.append(rec)
-                if s == 0:
-                    curves[init][f"L = {depth}"] = v
-                task.advance(1)
+    for (init, depth, s), (_, v) in zip(items, runs):
+        if s == 0:
+            curves[init][f"L = {depth}"] = v
 
     claims = []
     k = 0
@@ -772,35 +778,38 @@ def run_skip(config: SkipConfig, ctx: Context) -> Result:
     (x, y), _ = fashion(config.n_train, 1, standardize=True, rng=ctx.rng_for("data"))
     plan = [(net, d, config.init) for d in depths for net in ("plain", "residual")]
     plan += [("plain", d, config.other_init) for d in sorted(config.other_depths)]
-    records: list[dict] = []
+
+    def fit(item):  # one (net, depth, init, seed) run: its record, loss curve and gradient history
+        net, depth, init, s = item
+        model = plain_net(depth, config.width, "relu", INITS[init], ctx.rng_for("w", init, depth, s))
+        if net == "residual":
+            model = residual_version(model)
+        probe = GradientStats(layers=_is_linear, every=config.every)
+        opt = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
+                                 label=f"{net}/{init}/L{depth}/seed {s}", callbacks=[probe], seed=ctx.seed + s)
+        v = out["losses"]
+        steps, norms = grad_history(probe)
+        ratios = [ratio(float(norms[0, t]), float(norms[-1, t])) for t in range(len(steps))]
+        finite = [r for r in ratios if math.isfinite(r)]
+        rec = {"part": "train", "net": net, "init": init, "depth": depth, "seed": s, "first": _first_mean(v),
+               "tail": tail_mean(v, config.tail), "status": run_status(v, out["diverged"]),
+               "diverged at": out["diverged"], "first_w_init": float(norms[0, 0]), "last_w_init": float(norms[-1, 0]),
+               "ratio_init": ratios[0],
+               "ratio_median": float(np.median(finite)) if len(finite) == len(ratios) else math.nan,
+               "median first_w": float(np.median(norms[0])), "median last_w": float(np.median(norms[-1]))}
+        return rec, v, (steps, norms, out["diverged"])
+
+    items = [(net, depth, init, s) for net, depth, init in plan for s in range(config.seeds)]
+    runs = ctx.map(fit, items, label="runs")
+    records: list[dict] = [rec for rec, _, _ in runs]
     curves: dict[int, dict[str, list]] = {}
     heat: dict[tuple, tuple] = {}
-    task = ctx.progress.task("runs", total=len(plan) * config.seeds)
-    for net, depth, init in plan:
-        for s in range(config.seeds):
-            model = plain_net(depth, config.width, "relu", INITS[init], ctx.rng_for("w", init, depth, s))
-            if net == "residual":
-                model = residual_version(model)
-            probe = GradientStats(layers=_is_linear, every=config.every)
-            opt = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-            with np.errstate(over="ignore", invalid="ignore"):
-                out = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
-                                     label=f"{net}/{init}/L{depth}/seed {s}", callbacks=[probe], seed=ctx.seed + s)
-            v = out["losses"]
-            steps, norms = grad_history(probe)
-            ratios = [ratio(float(norms[0, t]), float(norms[-1, t])) for t in range(len(steps))]
-            finite = [r for r in ratios if math.isfinite(r)]
-            records.append({
-                "part": "train", "net": net, "init": init, "depth": depth, "seed": s, "first": _first_mean(v),
-                "tail": tail_mean(v, config.tail), "status": run_status(v, out["diverged"]),
-                "diverged at": out["diverged"], "first_w_init": float(norms[0, 0]), "last_w_init": float(norms[-1, 0]),
-                "ratio_init": ratios[0],
-                "ratio_median": float(np.median(finite)) if len(finite) == len(ratios) else math.nan,
-                "median first_w": float(np.median(norms[0])), "median last_w": float(np.median(norms[-1]))})
-            if s == 0:
-                curves.setdefault(depth, {})[f"{net}, {LABELS[init].split(' ')[0]}"] = v
-                heat[net, depth, init] = (steps, norms, out["diverged"])
-            task.advance(1)
+    for (net, depth, init, s), (_, v, h) in zip(items, runs):
+        if s == 0:
+            curves.setdefault(depth, {})[f"{net}, {LABELS[init].split(' ')[0]}"] = v
+            heat[net, depth, init] = h
 
     claims = []
     cond = (f"plain ReLU MLP 784-{config.width}×(L−1)-10 ({LABELS[config.init]}, biases 0) and its residual version "

@@ -118,29 +118,32 @@ def run(config: DepthWidthConfig, ctx: Context) -> Result:
     """Seed 002: "adding depth gives more bang for the buck than adding more nodes in a single layer", at equal
     parameter counts, on two spirals and a checkerboard."""
     archs = _architectures(config)
+
+    def fit(item):  # one (data set, seed, budget, wide or deep) fit: its record, and the model for the figure
+        name, s, a, net = item
+        x, y = make_dataset(name, config.n, config.noise, config.cells, ctx.rng_for("data", name, s))
+        sizes = a[net]
+        model = mlp(sizes, "relu", "he_normal", ctx.rng_for("weights", name, a["budget"], net, s))
+        label = f"{name}/{a['budget']}/{net}/s{s}"
+        out = fit_iterations(ctx, model, optim.Adam(model.parameters(), lr=config.lr), x, y,
+                             config.iterations, batch_size=len(x), label=label, seed=s)
+        acc = accuracy(model, x, y)
+        return {"part": "fit", "dataset": name, "seed": s, "budget": a["budget"], "net": net,
+                "layers": "-".join(map(str, sizes)), "params": param_count(sizes),
+                "train_accuracy": acc, "final_loss": float(out["losses"][-1]),
+                "diverged": out["diverged"]}, (model if s == 0 else None)
+
+    items = [(name, s, a, net) for name in DATASETS for s in range(config.seeds) for a in archs
+             for net in ("wide", "deep")]
     records: list[dict] = []
     shown: dict[str, dict] = {}
-    task = ctx.progress.task("fits", total=len(DATASETS) * len(archs) * 2 * config.seeds)
-    for name in DATASETS:
-        for s in range(config.seeds):
-            x, y = make_dataset(name, config.n, config.noise, config.cells, ctx.rng_for("data", name, s))
-            for a in archs:
-                for net in ("wide", "deep"):
-                    sizes = a[net]
-                    model = mlp(sizes, "relu", "he_normal", ctx.rng_for("weights", name, a["budget"], net, s))
-                    label = f"{name}/{a['budget']}/{net}/s{s}"
-                    out = fit_iterations(ctx, model, optim.Adam(model.parameters(), lr=config.lr), x, y,
-                                         config.iterations, batch_size=len(x), label=label, seed=s)
-                    acc = accuracy(model, x, y)
-                    records.append({"part": "fit", "dataset": name, "seed": s, "budget": a["budget"], "net": net,
-                                    "layers": "-".join(map(str, sizes)), "params": param_count(sizes),
-                                    "train_accuracy": acc, "final_loss": float(out["losses"][-1]),
-                                    "diverged": out["diverged"]})
-                    if s == 0:
-                        shown.setdefault(name, {"x": x, "y": y, "models": {}})["models"][(a["budget"], net)] = (
-                            model, acc, sizes)
-                    task.advance()
-    task.close()
+    for (name, s, a, net), (rec, model) in zip(items, ctx.map(fit, items, label="fits")):
+        records.append(rec)
+        if s == 0:
+            if name not in shown:  # the data set of seed 0 again (the same stream: the same points)
+                x, y = make_dataset(name, config.n, config.noise, config.cells, ctx.rng_for("data", name, s))
+                shown[name] = {"x": x, "y": y, "models": {}}
+            shown[name]["models"][(a["budget"], net)] = (model, rec["train_accuracy"], a[net])
 
     for name in DATASETS:
         ctx.savefig(_regions_grid(shown[name], archs, name), f"regions_{name}",

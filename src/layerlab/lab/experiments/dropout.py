@@ -213,8 +213,7 @@ def run(config: DropoutConfig, ctx: Context) -> Result:
     dropout network as an ensemble of its sub-networks."""
     (x_all, y_all), (xt_all, yt_all) = fashion()
     idx = np.sort(ctx.rng_for("subset").choice(len(x_all), config.n_train, replace=False))
-    train_set = data.Subset(data.TensorDataset(x_all, y_all), idx)
-    x, y = train_set.get_batch(np.arange(len(train_set)))
+    x, y = data.Subset(data.TensorDataset(x_all, y_all), idx).get_batch(np.arange(len(idx)))
     rest = np.setdiff1d(np.arange(len(x_all)), idx)
     vidx = ctx.rng_for("validation").choice(rest, min(config.n_val, len(rest)), replace=False)
     xv, yv = x_all[vidx], y_all[vidx]
@@ -224,34 +223,40 @@ def run(config: DropoutConfig, ctx: Context) -> Result:
     p0, p1 = config.ps[0], config.ps[-1]
     S = config.seeds
 
-    res: dict[float, list[dict]] = {}
-    ens_rows: list[dict] = []
-    for p in config.ps:
-        runs = []
-        for s in range(S):
-            model = dropout_mlp(config.width, p, ctx.rng_for("weights", s), ctx.rng_for("masks", s))
-            curve = AccuracyCurve((x, y), (xt, yt), config.eval_every, config.epochs, val=(xv, yv))
-            trainer = ctx.trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=config.lr),
-                                  label=f"p={p:g} seed {s}", callbacks=[curve], seed=ctx.seed + s)
-            loader = data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=ctx.seed + s)
-            trainer.fit(loader, epochs=config.epochs)
-            tr, te = curve.train_acc[-1], curve.test_acc[-1]  # after the last epoch
-            be, ba = best_epoch(curve.epochs, curve.test_acc)
-            ve, _ = best_epoch(curve.epochs, curve.val_acc)
-            runs.append({"train": tr, "test": te, "gap": gap(tr, te), "curve": curve, "best_epoch": be, "best": ba,
-                         "val_epoch": ve, "early": curve.test_acc[curve.epochs.index(ve)],
-                         "final_loss": float(np.mean(trainer.history.loss[-len(loader):]))})
-            if p == p1:  # the dropout network as an ensemble, at the end of training
-                members = ensemble.DropoutEnsemble(model)
-                ws = members.weight_scaling_proba(xt, batch_size=len(xt))
-                rows = [{"p (drop)": p, "seed": s, "rule": "weight scaling", "k": None,
-                         **prediction_scores(ws, yt), "test images": len(yt)}]
-                for k, pr in members.mc_proba(xt, ks, ctx.rng_for("mc masks", s)).items():
-                    for rule in ("arithmetic", "geometric"):
-                        rows.append({"p (drop)": p, "seed": s, "rule": f"MC {rule}", "k": k,
-                                     **prediction_scores(pr[rule], yt), "test images": len(yt)})
-                ens_rows += rows
-        res[p] = runs
+    def fit(item):  # one (p, seed) run: its numbers, its accuracy curve and, at p1, its ensemble rows
+        p, s = item
+        model = dropout_mlp(config.width, p, ctx.rng_for("weights", s), ctx.rng_for("masks", s))
+        curve = AccuracyCurve((x, y), (xt, yt), config.eval_every, config.epochs, val=(xv, yv))
+        trainer = ctx.trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=config.lr),
+                              label=f"p={p:g} seed {s}", callbacks=[curve], seed=ctx.seed + s)
+        # the subset as its own arrays (the batches of Subset(train set, idx) have the same values), so that an
+        # arm does not carry the whole training set
+        loader = data.DataLoader(data.TensorDataset(x, y), batch_size=config.batch_size, shuffle=True,
+                                 seed=ctx.seed + s)
+        trainer.fit(loader, epochs=config.epochs)
+        curve.train = curve.test = curve.val = None  # the curve goes back without the images it measured
+        tr, te = curve.train_acc[-1], curve.test_acc[-1]  # after the last epoch
+        be, ba = best_epoch(curve.epochs, curve.test_acc)
+        ve, _ = best_epoch(curve.epochs, curve.val_acc)
+        run = {"train": tr, "test": te, "gap": gap(tr, te), "curve": curve, "best_epoch": be, "best": ba,
+               "val_epoch": ve, "early": curve.test_acc[curve.epochs.index(ve)],
+               "final_loss": float(np.mean(trainer.history.loss[-len(loader):]))}
+        rows = []
+        if p == p1:  # the dropout network as an ensemble, at the end of training
+            members = ensemble.DropoutEnsemble(model)
+            ws = members.weight_scaling_proba(xt, batch_size=len(xt))
+            rows = [{"p (drop)": p, "seed": s, "rule": "weight scaling", "k": None,
+                     **prediction_scores(ws, yt), "test images": len(yt)}]
+            for k, pr in members.mc_proba(xt, ks, ctx.rng_for("mc masks", s)).items():
+                for rule in ("arithmetic", "geometric"):
+                    rows.append({"p (drop)": p, "seed": s, "rule": f"MC {rule}", "k": k,
+                                 **prediction_scores(pr[rule], yt), "test images": len(yt)})
+        return run, rows
+
+    items = [(p, s) for p in config.ps for s in range(S)]
+    out = ctx.map(fit, items, label="runs")
+    res: dict[float, list[dict]] = {p: [run for (q, _), (run, _) in zip(items, out) if q == p] for p in config.ps}
+    ens_rows: list[dict] = [row for _, rows in out for row in rows]
 
     runs_rows = [{"p (drop)": p, "seed": s, "train accuracy": r["train"], "test accuracy": r["test"], "gap": r["gap"],
                   "best test accuracy": r["best"], "best epoch": r["best_epoch"],

@@ -181,27 +181,30 @@ def _build(cond: Condition, config: DyingReluConfig, rng: np.random.Generator) -
     return model
 
 
-def _run_condition(cond: Condition, config: DyingReluConfig, ctx: Context, x, y, x_eval) -> dict:
-    seeds = []
-    for s in range(config.seeds):
-        model = _build(cond, config, ctx.rng_for("w", s))  # the same weights in every condition: paired runs
-        tracker = _DeadTracker(x_eval, config.check_every)
-        with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
-            out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=cond.lr), x, y, config.iterations,
-                                 config.batch_size, label=f"{cond.label}, seed {s}", callbacks=[tracker],
-                                 seed=ctx.seed + s)
-        pooled = [np.concatenate(d) for d in tracker.dead]
-        ever, kept = persistence(pooled)
-        finite = [v for v in out["losses"] if math.isfinite(v)]
-        seeds.append({
-            "dead0": [float(m.mean()) for m in tracker.dead[0]],
-            "dead": [float(m.mean()) for m in tracker.dead[-1]],
-            "pooled0": float(pooled[0].mean()), "pooled": float(pooled[-1].mean()),
-            "ever": ever, "kept": kept, "diverged": out["diverged"],
-            "final_loss": float(np.mean(finite[-20:])) if finite and out["diverged"] is None else math.nan,
-            "curve": (np.asarray(tracker.steps), np.array([p.mean() for p in pooled])),
-            "losses": out["losses"], "end": tracker.steps[-1],
-        })
+def _run_seed(cond: Condition, s: int, config: DyingReluConfig, ctx: Context, x, y, x_eval) -> dict:
+    """One run of ``cond`` with seed ``s``: its dead masks at the checkpoints, divergence, loss."""
+    model = _build(cond, config, ctx.rng_for("w", s))  # the same weights in every condition: paired runs
+    tracker = _DeadTracker(x_eval, config.check_every)
+    with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
+        out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=cond.lr), x, y, config.iterations,
+                             config.batch_size, label=f"{cond.label}, seed {s}", callbacks=[tracker],
+                             seed=ctx.seed + s)
+    pooled = [np.concatenate(d) for d in tracker.dead]
+    ever, kept = persistence(pooled)
+    finite = [v for v in out["losses"] if math.isfinite(v)]
+    return {
+        "dead0": [float(m.mean()) for m in tracker.dead[0]],
+        "dead": [float(m.mean()) for m in tracker.dead[-1]],
+        "pooled0": float(pooled[0].mean()), "pooled": float(pooled[-1].mean()),
+        "ever": ever, "kept": kept, "diverged": out["diverged"],
+        "final_loss": float(np.mean(finite[-20:])) if finite and out["diverged"] is None else math.nan,
+        "curve": (np.asarray(tracker.steps), np.array([p.mean() for p in pooled])),
+        "losses": out["losses"], "end": tracker.steps[-1],
+    }
+
+
+def _summary(seeds: list[dict]) -> dict:
+    """A condition's runs (:func:`_run_seed`, in seed order) and their means over seeds."""
     return {
         "seeds": seeds,
         "dead": [float(np.mean([r["dead"][k] for r in seeds])) for k in range(2)],
@@ -211,6 +214,11 @@ def _run_condition(cond: Condition, config: DyingReluConfig, ctx: Context, x, y,
         "ever": sum(r["ever"] for r in seeds), "kept": sum(r["kept"] for r in seeds),
         "diverged": [r["diverged"] for r in seeds if r["diverged"] is not None],
     }
+
+
+def _run_condition(cond: Condition, config: DyingReluConfig, ctx: Context, x, y, x_eval) -> dict:
+    """Every seed of ``cond``, one after the other (the experiment maps the runs with ``ctx.map``)."""
+    return _summary([_run_seed(cond, s, config, ctx, x, y, x_eval) for s in range(config.seeds)])
 
 
 def _dead_at(cond: Condition, config: DyingReluConfig, ctx: Context, s: int, step: int, x, y, x_eval) -> float:
@@ -224,18 +232,35 @@ def _dead_at(cond: Condition, config: DyingReluConfig, ctx: Context, s: int, ste
     return float(np.concatenate(dead_masks(model, x_eval)).mean())
 
 
+def _replay_steps(remedy: Condition, base: Condition, res: dict, config: DyingReluConfig) -> list[tuple]:
+    """The replays :func:`paired` needs: (condition, seed, step) of each run that ends after its pair's end."""
+    out = []
+    for s in range(config.seeds):
+        ra, rb = res[remedy]["seeds"][s], res[base]["seeds"][s]
+        t = min(ra["end"], rb["end"])
+        out += [(c, s, t) for c, r in ((remedy, ra), (base, rb)) if r["end"] != t]
+    return out
+
+
 def paired(remedy: Condition, base: Condition, res: dict, config: DyingReluConfig, ctx: Context, x, y,
-           x_eval) -> dict:
+           x_eval, replayed: dict | None = None) -> dict:
     """Remedy vs base, seed by seed, at the same step: the earlier of the two runs' ends (a run that
-    diverged ends there). The longer run is replayed to that step. Returns {"steps", "remedy", "base"}
-    (per seed: the step and the two pooled dead fractions)."""
+    diverged ends there). The longer run is replayed to that step (or its dead fraction is read from
+    ``replayed``: {(condition, seed, step): pooled dead fraction}, the replays of :func:`_replay_steps` made
+    beforehand). Returns {"steps", "remedy", "base"} (per seed: the step and the two pooled dead fractions)."""
+    replayed = replayed or {}
+
+    def dead_at(cond, s, t):
+        key = (cond, s, t)
+        return replayed[key] if key in replayed else _dead_at(cond, config, ctx, s, t, x, y, x_eval)
+
     steps, a, b = [], [], []
     for s in range(config.seeds):
         ra, rb = res[remedy]["seeds"][s], res[base]["seeds"][s]
         t = min(ra["end"], rb["end"])
         steps.append(t)
-        a.append(ra["pooled"] if ra["end"] == t else _dead_at(remedy, config, ctx, s, t, x, y, x_eval))
-        b.append(rb["pooled"] if rb["end"] == t else _dead_at(base, config, ctx, s, t, x, y, x_eval))
+        a.append(ra["pooled"] if ra["end"] == t else dead_at(remedy, s, t))
+        b.append(rb["pooled"] if rb["end"] == t else dead_at(base, s, t))
     return {"steps": steps, "remedy": a, "base": b}
 
 
@@ -326,9 +351,19 @@ def run(config: DyingReluConfig, ctx: Context) -> Result:
     a fixed set of training images, after training at small and large η, with positive and negative bias
     inits, and with LeakyReLU."""
     (x, y), _ = fashion()
-    x_eval = x[ctx.rng_for("eval").choice(len(x), config.n_eval, replace=False)]
+    eval_idx = ctx.rng_for("eval").choice(len(x), config.n_eval, replace=False)
+    x_eval = x[eval_idx]
     conds = conditions(config)
-    res = {c: _run_condition(c, config, ctx, x, y, x_eval) for c in conds}
+    S = config.seeds
+
+    def fit(item):  # one (condition, seed) run; the training set is loaded where the run runs
+        cond, s = item
+        (x, y), _ = fashion()
+        return _run_seed(cond, s, config, ctx, x, y, x[eval_idx])
+
+    items = [(c, s) for c in conds for s in range(S)]
+    runs = ctx.map(fit, items, label="runs")
+    res = {c: _summary([r for (cc, _), r in zip(items, runs) if cc == c]) for c in conds}
 
     grid = eta_grid(config)
     relu_at = {lr: res[Condition("relu", lr, 0.0)] for lr in grid}
@@ -342,7 +377,16 @@ def run(config: DyingReluConfig, ctx: Context) -> Result:
     large = Condition("relu", config.large_lr, 0.0)
     pos = Condition("relu", config.large_lr, config.positive_bias)
     negs = [Condition("relu", config.bias_lr, b) for b in config.negative_biases]
-    S = config.seeds
+
+    # the remedies against ReLU at the same step: the runs that end later than their pair are replayed to it
+    def replay(item):  # the pooled dead fraction of run (condition, seed) replayed to a step
+        cond, s, t = item
+        (x, y), _ = fashion()
+        return _dead_at(cond, config, ctx, s, t, x, y, x[eval_idx])
+
+    compared = [(pos, large)] + [(Condition("leaky_relu", lr, 0.0), Condition("relu", lr, 0.0)) for lr, _ in rows_at]
+    todo = list(dict.fromkeys(r for c, base in compared for r in _replay_steps(c, base, res, config)))
+    replayed = dict(zip(todo, ctx.map(replay, todo, label="replays")))
     cond_txt = (f"Fashion-MNIST (inputs in [0, 1]), 784-{config.width}-{config.width}-10, He-normal init, "
                 f"cross-entropy, plain SGD, batch {config.batch_size}, {config.iterations} iterations, {S} seed(s); "
                 f"dead = no positive output on any of {config.n_eval:,} training images — for ReLU output 0, for "
@@ -383,7 +427,7 @@ def run(config: DyingReluConfig, ctx: Context) -> Result:
                 "the same step — the earlier end of the two runs, since a run whose loss becomes NaN stops there")
     pairs: dict[Condition, tuple[Condition, dict]] = {}
     r, r0 = res[pos], res[large]
-    pb = paired(pos, large, res, config, ctx, x, y, x_eval)
+    pb = paired(pos, large, res, config, ctx, x, y, x_eval, replayed)
     pairs[pos] = (large, pb)
     rem_b, base_b = float(np.mean(pb["remedy"])), float(np.mean(pb["base"]))
     claims.append(Claim(
@@ -414,7 +458,7 @@ def run(config: DyingReluConfig, ctx: Context) -> Result:
     for lr, why in rows_at:
         c, base = Condition("leaky_relu", lr, 0.0), Condition("relu", lr, 0.0)
         r, rb = res[c], res[base]
-        pl = paired(c, base, res, config, ctx, x, y, x_eval)
+        pl = paired(c, base, res, config, ctx, x, y, x_eval, replayed)
         pairs[c] = (base, pl)
         rem, bas = float(np.mean(pl["remedy"])), float(np.mean(pl["base"]))
         finite = [s["final_loss"] for s in r["seeds"] if s["diverged"] is None]

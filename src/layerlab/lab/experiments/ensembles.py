@@ -217,39 +217,40 @@ def run_bagging(config: BaggingConfig, ctx: Context) -> Result:
     """Seed 001, model averaging: the bootstrap arithmetic, and bagged networks on a small training set."""
     c = config
     # -- 20a/20b: the arithmetic of a bootstrap sample
-    boot = []
-    for n in sorted(set(c.bootstrap_ns)):
+    def bootstrap(n):  # the bootstrap samples of one n
         sh = duplicate_shares(n, c.bootstrap_samples, ctx.rng_for("bootstrap", n))
         q, se = oob_share(n), oob_share_se(n, c.bootstrap_samples)
         m = float(sh["duplicate"].mean())
-        boot.append({"n": n, "samples": c.bootstrap_samples, "measured share": m,
-                     "out-of-bag share": float(sh["oob"].mean()),
-                     "duplicates = out-of-bag in every sample": bool(np.array_equal(sh["duplicate"], sh["oob"])),
-                     "(1 - 1/n)^n": q, "SE": se, "binomial SE": math.sqrt(q * (1 - q) / (n * c.bootstrap_samples)),
-                     "z": (m - q) / se, "1/e": math.exp(-1.0)})
+        return {"n": n, "samples": c.bootstrap_samples, "measured share": m,
+                "out-of-bag share": float(sh["oob"].mean()),
+                "duplicates = out-of-bag in every sample": bool(np.array_equal(sh["duplicate"], sh["oob"])),
+                "(1 - 1/n)^n": q, "SE": se, "binomial SE": math.sqrt(q * (1 - q) / (n * c.bootstrap_samples)),
+                "z": (m - q) / se, "1/e": math.exp(-1.0)}
+
+    boot = ctx.map(bootstrap, sorted(set(c.bootstrap_ns)), label="bootstrap samples")
 
     # -- 20c-20h: bagged networks
     (x, y), (xt, yt) = fashion(c.n_train, c.n_test, rng=ctx.rng_for("data"))
     sizes = (784, c.width, 10)
     K = c.members
-    member_rows, ens_rows, full_rows = [], [], []
-    task = ctx.progress.task("bagging: seeds", total=c.seeds)
-    for s in range(c.seeds):
+
+    def seed_run(s):  # one seed: the bagged ensemble (its K members) and one network on all the data
         bag = _bag(ctx, sizes, K, x, y, c.lr, c.epochs, c.batch_size, _seed_of(ctx, "bagging", s), f"seed {s}")
         probs = bag.member_proba(xt)
-        for i in range(K):
-            member_rows.append({"seed": s, "member": i, "accuracy": _accuracy(probs[i], yt),
-                                "out-of-bag accuracy": bag.oob_accuracy[i],
-                                "out-of-bag share": len(bag.oob_indices[i]) / len(x)})
-        for k in range(1, K + 1):
-            for rule in RULES:
-                ens_rows.append({"seed": s, "rule": rule, "k": k,
-                                 "accuracy": float(np.mean(ensemble.combine_predictions(probs[:k], rule) == yt))})
+        members = [{"seed": s, "member": i, "accuracy": _accuracy(probs[i], yt),
+                    "out-of-bag accuracy": bag.oob_accuracy[i], "out-of-bag share": len(bag.oob_indices[i]) / len(x)}
+                   for i in range(K)]
+        ens = [{"seed": s, "rule": rule, "k": k,
+                "accuracy": float(np.mean(ensemble.combine_predictions(probs[:k], rule) == yt))}
+               for k in range(1, K + 1) for rule in RULES]
         full = _plain(ctx, sizes, 0.0, x, y, c.lr, c.epochs, c.batch_size, s, f"full data seed {s}")
-        full_rows.append({"seed": s, "accuracy": _accuracy(ensemble.DropoutEnsemble(full).weight_scaling_proba(xt),
-                                                           yt)})
-        task.advance(1)
-    task.close()
+        return members, ens, {"seed": s, "accuracy": _accuracy(ensemble.DropoutEnsemble(full).weight_scaling_proba(xt),
+                                                               yt)}
+
+    out = ctx.map(seed_run, range(c.seeds), label="bagging: seeds")
+    member_rows = [r for members, _, _ in out for r in members]
+    ens_rows = [r for _, ens, _ in out for r in ens]
+    full_rows = [full for _, _, full in out]
     records = {"bootstrap": boot, "members": member_rows, "ensembles": ens_rows, "full data": full_rows}
     holds = bagging_verdicts(records)
 
@@ -405,36 +406,44 @@ def run_dropout_ensemble(config: DropoutEnsembleConfig, ctx: Context) -> Result:
     (x, y), (xt, yt) = fashion(c.n_train, c.n_test, rng=ctx.rng_for("data"))
     sizes = (784, c.width, c.width, 10)
     K = c.members
-    rows, curve_rows, member_rows = [], [], []
-    task = ctx.progress.task("dropout vs bagging: seeds", total=c.seeds)
-    for s in range(c.seeds):
-        drop = _plain(ctx, sizes, c.p, x, y, c.lr, c.epochs, c.batch_size, s, f"dropout seed {s}")
-        de = ensemble.DropoutEnsemble(drop)
-        ws = de.weight_scaling_proba(xt)
-        mc = de.mc_proba(xt, range(1, K + 1), ctx.rng_for("mc masks", s))
-        bag = _bag(ctx, sizes, K, x, y, c.lr, c.epochs, c.batch_size, _seed_of(ctx, "bagging", s), f"bag seed {s}")
-        probs = bag.member_proba(xt)
+
+    def arm(item):  # one network (dropout or plain) or one bagged ensemble of a seed: its test predictions, scored
+        s, kind = item
+        if kind == "dropout":
+            drop = _plain(ctx, sizes, c.p, x, y, c.lr, c.epochs, c.batch_size, s, f"dropout seed {s}")
+            de = ensemble.DropoutEnsemble(drop)
+            mc = de.mc_proba(xt, range(1, K + 1), ctx.rng_for("mc masks", s))
+            return {"weight scaling": _accuracy(de.weight_scaling_proba(xt), yt),
+                    "mc": [_accuracy(mc[k]["arithmetic"], yt) for k in range(1, K + 1)],
+                    "parameters": sum(int(np.prod(q.shape)) for q in drop.parameters())}
+        if kind == "bagging":
+            bag = _bag(ctx, sizes, K, x, y, c.lr, c.epochs, c.batch_size, _seed_of(ctx, "bagging", s),
+                       f"bag seed {s}")
+            probs = bag.member_proba(xt)
+            return {"first k": [float(np.mean(ensemble.combine_predictions(probs[:k], "mean") == yt))
+                                for k in range(1, K + 1)],
+                    "members": [{"seed": s, "member": i, "accuracy": _accuracy(probs[i], yt),
+                                 "out-of-bag accuracy": bag.oob_accuracy[i]} for i in range(K)]}
         plain = _plain(ctx, sizes, 0.0, x, y, c.lr, c.epochs, c.batch_size, s, f"plain seed {s}")
-        pl = ensemble.DropoutEnsemble(plain).weight_scaling_proba(xt)
-        accs = dict(zip(ARMS, (_accuracy(ws, yt), _accuracy(mc[K]["arithmetic"], yt),
-                               float(np.mean(ensemble.combine_predictions(probs, "mean") == yt)), _accuracy(pl, yt))))
+        return {"accuracy": _accuracy(ensemble.DropoutEnsemble(plain).weight_scaling_proba(xt), yt)}
+
+    kinds = ("dropout", "bagging", "plain")
+    out = ctx.map(arm, [(s, kind) for s in range(c.seeds) for kind in kinds], label="dropout vs bagging: arms")
+    rows, curve_rows, member_rows = [], [], []
+    for s in range(c.seeds):
+        dr, bg, pl = out[len(kinds) * s:len(kinds) * (s + 1)]
+        accs = dict(zip(ARMS, (dr["weight scaling"], dr["mc"][K - 1], bg["first k"][K - 1], pl["accuracy"])))
         rows += [{"seed": s, "arm": a, "accuracy": v} for a, v in accs.items()]
-        for k in range(1, K + 1):
-            curve_rows.append({"seed": s, "k": k,
-                               "bagging (mean of the first k members)":
-                                   float(np.mean(ensemble.combine_predictions(probs[:k], "mean") == yt)),
-                               "dropout (MC mean of k sub-networks)": _accuracy(mc[k]["arithmetic"], yt)})
-        member_rows += [{"seed": s, "member": i, "accuracy": _accuracy(probs[i], yt),
-                         "out-of-bag accuracy": bag.oob_accuracy[i]} for i in range(K)]
-        task.advance(1)
-    task.close()
+        curve_rows += [{"seed": s, "k": k, "bagging (mean of the first k members)": bg["first k"][k - 1],
+                        "dropout (MC mean of k sub-networks)": dr["mc"][k - 1]} for k in range(1, K + 1)]
+        member_rows += bg["members"]
+    n_params = out[0]["parameters"]
     records = {"each seed": rows, "accuracy against k": curve_rows, "members": member_rows}
     holds = dropout_ensemble_verdicts(records)
 
     pm = format_mean_se
     acc = {a: _acc_by_seed(rows, arm=a) for a in ARMS}
     seeds_txt = f"{c.seeds} seed{'s' if c.seeds > 1 else ''}"
-    n_params = sum(int(np.prod(q.shape)) for q in drop.parameters())
     cond = (f"{c.n_train:,} Fashion-MNIST training images (one random subset), {len(yt):,} test images; "
             f"784-{c.width}-{c.width}-10 ReLU (He-normal), cross-entropy, Adam η = {c.lr:g}, batch {c.batch_size}, "
             f"{c.epochs} epochs for every network; dropout: one network, Dropout(p = {c.p:g}) after each hidden "

@@ -211,8 +211,9 @@ def run(config: SignConfig, ctx: Context) -> Result:
     xs, ys = x[idx], y[idx]
     sizes = [784, config.hidden, config.hidden, 10]
     every_ex = max(1, config.iterations // max(1, config.checkpoints))
-    res: dict[str, dict] = {}
-    for act in ("sigmoid", "tanh"):
+
+    def fit(act):  # one activation's run; the training set is loaded where the run runs
+        (x, y), _ = fashion()
         model = mlp(sizes, act, "xavier_normal", ctx.rng_for("w"))
         per = _PerExample(LAYER, xs, ys, every_ex)
         probe = GradientStats(layers=[str(LAYER)], every=config.every)
@@ -221,8 +222,11 @@ def run(config: SignConfig, ctx: Context) -> Result:
         probe.flush_to(ctx.run)
         bsteps, b_one = probe.series(str(LAYER), "one_sign", kind="weight/grad")
         _, b_agree = probe.series(str(LAYER), "sign_agree", kind="weight/grad")
-        res[act] = {"ex_steps": per.steps, "ex": np.stack(per.stats), "b_steps": bsteps, "b_one": b_one,
-                    "b_agree": b_agree, "losses": out["losses"], "diverged": out["diverged"]}
+        return {"ex_steps": per.steps, "ex": np.stack(per.stats), "b_steps": bsteps, "b_one": b_one,
+                "b_agree": b_agree, "losses": out["losses"], "diverged": out["diverged"]}
+
+    acts = ("sigmoid", "tanh")
+    res: dict[str, dict] = dict(zip(acts, ctx.map(fit, acts, label="runs")))
 
     sig, tan = res["sigmoid"], res["tanh"]
     s_ex, t_ex = sig["ex"][:, :, 1].ravel(), tan["ex"][:, :, 1].ravel()

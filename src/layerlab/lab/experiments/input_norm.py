@@ -297,52 +297,61 @@ class InputNormConfig:
 def run_input_norm(config: InputNormConfig, ctx: Context) -> Result:
     if config.tail > config.iterations:
         raise ValueError(f"input_normalisation: tail ({config.tail}) exceeds iterations ({config.iterations})")
+    # -- (a) --------------------------------------------------------------------------------------------------------
+    def quad(item):  # one dataset, raw or standardised: GD under both step-size rules
+        d, inputs = item
+        x, y = make_features(ctx.rng_for("features", d), config.n_points)
+        xx = x if inputs == RAW else standardise(x)
+        ev = np.linalg.eigvalsh(hessian(xx))
+        lo, hi = float(ev[0]), float(ev[-1])
+        out = []
+        for rule, lr in zip(RULES, (2.0 / (lo + hi), 1.0 / hi)):
+            r = gd_path(xx, y, lr, config.tol, config.max_steps)
+            m = path_measures(r["path"])  # the path stops where the tolerance is reached
+            out.append(({"part": "quad", "dataset": d, "inputs": inputs, "rule": rule, "lr": lr,
+                         "eigenvalues": [float(v) for v in ev], "kappa": hi / lo, "steps": r["steps"],
+                         "bound": steps_bound(ev, lr, config.tol), "mean_cos": m["mean_cos"],
+                         "straightness": m["straightness"], "feature_means": [float(v) for v in xx.mean(0)],
+                         "feature_stds": [float(v) for v in xx.std(0)]},
+                        (xx, y, r, m) if d == 0 else None))
+        return out
+
+    items = [(d, inputs) for d in range(config.datasets) for inputs in (RAW, STANDARDISED)]
     records: list[dict] = []
     shown = {}
-    # -- (a) --------------------------------------------------------------------------------------------------------
-    for d in range(config.datasets):
-        x, y = make_features(ctx.rng_for("features", d), config.n_points)
-        for inputs, xx in ((RAW, x), (STANDARDISED, standardise(x))):
-            ev = np.linalg.eigvalsh(hessian(xx))
-            lo, hi = float(ev[0]), float(ev[-1])
-            for rule, lr in zip(RULES, (2.0 / (lo + hi), 1.0 / hi)):
-                r = gd_path(xx, y, lr, config.tol, config.max_steps)
-                m = path_measures(r["path"])  # the path stops where the tolerance is reached
-                records.append({"part": "quad", "dataset": d, "inputs": inputs, "rule": rule, "lr": lr,
-                                "eigenvalues": [float(v) for v in ev], "kappa": hi / lo, "steps": r["steps"],
-                                "bound": steps_bound(ev, lr, config.tol), "mean_cos": m["mean_cos"],
-                                "straightness": m["straightness"], "feature_means": [float(v) for v in xx.mean(0)],
-                                "feature_stds": [float(v) for v in xx.std(0)]})
-                if d == 0:
-                    shown[inputs, rule] = (xx, y, r, m)
+    for (d, inputs), out in zip(items, ctx.map(quad, items, label="gradient descent paths")):
+        for rule, (rec, path) in zip(RULES, out):
+            records.append(rec)
+            if path is not None:
+                shown[inputs, rule] = path
     # -- (b) --------------------------------------------------------------------------------------------------------
     (x, y), _ = fashion()
     mu, sigma = pixel_stats(x, config.sigma_floor)
-
-    def transform(xb):
-        return (xb - mu) / sigma
-
+    n = len(x)
     sizes = [784, *config.hidden, 10]
     need = config.iterations * config.batch_size
-    task = ctx.progress.task("MLP runs", total=len(config.lrs) * config.seeds * 2)
+
+    def fit(item):  # one (η, seed, inputs) run; the training set is loaded where the run runs
+        lr, s, inputs = item
+        (x, y), _ = fashion()
+        order = ctx.rng_for("batches", s).permutation(n)
+        if need > n:
+            order = np.concatenate([order, *(ctx.rng_for("batches", s, e).permutation(n)
+                                             for e in range(1, -(-need // n)))])
+        batches = [order[i * config.batch_size:(i + 1) * config.batch_size] for i in range(config.iterations)]
+        model = mlp(sizes, "tanh", "lecun_normal", ctx.rng_for("weights", s))
+        r = train_mlp(model, x, y, batches, lr, None if inputs == RAW else (lambda xb: (xb - mu) / sigma))
+        for t, v in enumerate(r["losses"]):
+            ctx.log_metric(t, f"eta{lr:g}/{inputs}/seed{s}/loss", v)
+        return r
+
+    items = [(lr, s, inputs) for lr in config.lrs for s in range(config.seeds) for inputs in (RAW, STANDARDISED)]
     curves = {}
-    for lr in config.lrs:
-        for s in range(config.seeds):
-            order = ctx.rng_for("batches", s).permutation(len(x))
-            if need > len(x):
-                order = np.concatenate([order, *(ctx.rng_for("batches", s, e).permutation(len(x))
-                                                 for e in range(1, -(-need // len(x))))])
-            batches = [order[i * config.batch_size:(i + 1) * config.batch_size] for i in range(config.iterations)]
-            for inputs, tf in ((RAW, None), (STANDARDISED, transform)):
-                model = mlp(sizes, "tanh", "lecun_normal", ctx.rng_for("weights", s))
-                r = train_mlp(model, x, y, batches, lr, tf)
-                records.append({"part": "mlp", "inputs": inputs, "lr": lr, "seed": s, "losses": r["losses"],
-                                "cos": r["cos"], "mean_cos": float(np.mean(r["cos"])) if r["cos"] else math.nan,
-                                "tail_loss": tail_mean(r["losses"], config.tail), "diverged": r["diverged"]})
-                for t, v in enumerate(r["losses"]):
-                    ctx.log_metric(t, f"eta{lr:g}/{inputs}/seed{s}/loss", v)
-                curves[lr, inputs, s] = r
-                task.advance(1)
+    for (lr, s, inputs), r in zip(items, ctx.map(fit, items, label="MLP runs")):
+        curves[lr, inputs, s] = r
+        records.append({"part": "mlp", "inputs": inputs, "lr": lr, "seed": s, "losses": r["losses"],
+                        "cos": r["cos"], "mean_cos": float(np.mean(r["cos"])) if r["cos"] else math.nan,
+                        "tail_loss": tail_mean(r["losses"], config.tail), "diverged": r["diverged"]})
 
     ctx.savefig(_contours_figure(shown), "contours",
                 caption="Loss contours over (w₁, w₂) through the minimum (b = b*) for the raw and the standardised "

@@ -228,41 +228,47 @@ def run_landscape(config: LandscapeConfig, ctx: Context) -> Result:
     y = np.asarray(y)
     xe, ye = x[:config.n_eval], y[:config.n_eval]
     depths = {"deep": config.deep_blocks, "shallow": config.shallow_blocks}
+    grid_points = config.steps ** 2
+    h = 2 * config.span / (config.steps - 1)
+
+    def landscape(item):  # one (depth, seed, architecture): train, then the loss on a 2-D slice around the end
+        depth, seed, arch = item
+        blocks = depths[depth]
+        model = build_net(x.shape[1], config.width, blocks, arch == "residual",
+                          ctx.rng_for("weights", depth, seed), config.batch_norm)
+        opt = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        fit = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
+                             label=f"{depth}{seed}/{arch}", seed=seed)
+        diverged = fit["diverged"]
+        # the same Gaussian draws for both nets of a seed (same weight shapes), normalised to each one's
+        dir_seed = int(ctx.rng_for("directions", depth, seed).integers(2**63))
+        with ctx.progress.task(f"landscape {depth}{seed}/{arch}", total=grid_points) as task:
+            res = loss_landscape(model, nn.CrossEntropyLoss(), (xe, ye), directions=2, steps=config.steps,
+                                 span=config.span, seed=dir_seed, batch_size=len(xe), progress=task)
+        grid = res["losses"]
+        frac, counted = nonconvex_fraction(grid, h)
+        centre = float(grid[config.steps // 2, config.steps // 2]) if config.steps % 2 else math.nan
+        with np.errstate(all="ignore"):
+            acc = float(np.mean(np.argmax(_predict(model, xe), axis=1) == ye))
+        rec = {
+            "part": "landscape", "depth": depth, "blocks": int(blocks), "layers": _layers(blocks),
+            "arch": arch, "seed": seed, "diverged": diverged, "train_loss_end": _tail(fit["losses"]),
+            "eval_loss": centre, "eval_accuracy": acc, "tau": TAU, "nonconvex": frac,
+            "interior_points": counted, "minima_per_slice": local_minima_per_slice(grid),
+            "max_loss": float(np.nanmax(np.where(np.isfinite(grid), grid, np.nan))) if np.isfinite(grid).any()
+            else math.nan, "nonfinite_points": int(np.sum(~np.isfinite(grid))),
+            "alphas": res["alphas"].tolist(), "losses": grid.tolist()}
+        return rec, fit["losses"], (res if seed == 0 else None)
+
+    items = [(depth, seed, arch) for depth in depths for seed in range(config.seeds) for arch in ARCHS]
     records: list[dict] = []
     shown: dict[tuple[str, str], dict] = {}
     curves: dict[tuple[str, str], list] = {}
-    grid_points = config.steps ** 2
-    task = ctx.progress.task("landscapes", total=len(depths) * config.seeds * len(ARCHS) * grid_points)
-    h = 2 * config.span / (config.steps - 1)
-    for depth, blocks in depths.items():
-        for seed in range(config.seeds):
-            for arch in ARCHS:
-                model = build_net(x.shape[1], config.width, blocks, arch == "residual",
-                                  ctx.rng_for("weights", depth, seed), config.batch_norm)
-                opt = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-                fit = fit_iterations(ctx, model, opt, x, y, config.iterations, config.batch_size,
-                                     label=f"{depth}{seed}/{arch}", seed=seed)
-                diverged = fit["diverged"]
-                # the same Gaussian draws for both nets of a seed (same weight shapes), normalised to each one's
-                dir_seed = int(ctx.rng_for("directions", depth, seed).integers(2**63))
-                res = loss_landscape(model, nn.CrossEntropyLoss(), (xe, ye), directions=2, steps=config.steps,
-                                     span=config.span, seed=dir_seed, batch_size=len(xe), progress=task)
-                grid = res["losses"]
-                frac, counted = nonconvex_fraction(grid, h)
-                centre = float(grid[config.steps // 2, config.steps // 2]) if config.steps % 2 else math.nan
-                with np.errstate(all="ignore"):
-                    acc = float(np.mean(np.argmax(_predict(model, xe), axis=1) == ye))
-                records.append({
-                    "part": "landscape", "depth": depth, "blocks": int(blocks), "layers": _layers(blocks),
-                    "arch": arch, "seed": seed, "diverged": diverged, "train_loss_end": _tail(fit["losses"]),
-                    "eval_loss": centre, "eval_accuracy": acc, "tau": TAU, "nonconvex": frac,
-                    "interior_points": counted, "minima_per_slice": local_minima_per_slice(grid),
-                    "max_loss": float(np.nanmax(np.where(np.isfinite(grid), grid, np.nan))) if np.isfinite(grid).any()
-                    else math.nan, "nonfinite_points": int(np.sum(~np.isfinite(grid))),
-                    "alphas": res["alphas"].tolist(), "losses": grid.tolist()})
-                curves.setdefault((depth, arch), []).append(fit["losses"])
-                if seed == 0:
-                    shown[(depth, arch)] = res
+    for (depth, seed, arch), (rec, losses, res) in zip(items, ctx.map(landscape, items, label="landscapes")):
+        records.append(rec)
+        curves.setdefault((depth, arch), []).append(losses)
+        if res is not None:
+            shown[(depth, arch)] = res
 
     rough = {d: roughness_by_seed(records, d) for d in depths}
     layers = {d: _layers(b) for d, b in depths.items()}

@@ -165,8 +165,10 @@ def _dataset(config: LossesConfig, rng: np.random.Generator, offset: float):
     return x, y, xo, yo
 
 
-def _fit_line(ctx: Context, config: LossesConfig, loss: str, x: np.ndarray, y: np.ndarray, label: str):
-    model = nn.Linear(1, 1)
+def _fit_line(ctx: Context, config: LossesConfig, loss: str, model: nn.Linear, x: np.ndarray, y: np.ndarray,
+              label: str):
+    """Fit the line ``model`` (a Linear(1, 1) at its initial weights) to (x, y) with ``loss``; returns (slope,
+    intercept, final loss)."""
     opt = optim.Adam(model.parameters(), lr=config.fit_lr)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.iterations)
     trainer = ctx.trainer(model, _loss_fn(loss, config.delta), opt, label=label, scheduler=sched,
@@ -180,36 +182,51 @@ def _fit_line(ctx: Context, config: LossesConfig, loss: str, x: np.ndarray, y: n
 @experiment("loss_functions", order=26, topic="optimisation",
             summary="Euclidean vs Huber vs L1 under outliers; cross-entropy vs Euclidean on a saturated sigmoid")
 def run_losses(config: LossesConfig, ctx: Context) -> Result:
+    scenarios = {"far": config.far, "near": config.near}
+
+    def data_set(scenario, seed):
+        return _dataset(config, ctx.rng_for("data", scenario, seed), scenarios[scenario])
+
+    def fit(item):  # one line fitted with one loss to one data set (inliers and outliers)
+        scenario, seed, loss, model = item
+        x, y, xo, yo = data_set(scenario, seed)
+        return _fit_line(ctx, config, loss, model, np.concatenate([x, xo]), np.concatenate([y, yo]),
+                         f"{scenario}{seed}/{loss}")
+
+    keys = [(scenario, seed, loss) for scenario in scenarios for seed in range(config.seeds) for loss in LOSSES]
+    # the initial lines are drawn here, one after the other from the package's global generator (seeded by the
+    # runner), as the fits always drew them; each fit gets its own
+    items = [(*key, nn.Linear(1, 1)) for key in keys]
+    lines = dict(zip(keys, ctx.map(fit, items, label="fits")))
     records: list[dict] = []
     shown = {}
-    scenarios = {"far": config.far, "near": config.near}
-    task = ctx.progress.task("fits", total=len(scenarios) * config.seeds * len(LOSSES))
-    for scenario, offset in scenarios.items():
+    for scenario in scenarios:
         for seed in range(config.seeds):
-            x, y, xo, yo = _dataset(config, ctx.rng_for("data", scenario, seed), offset)
+            x, y, xo, yo = data_set(scenario, seed)
             clean_slope, clean_intercept = np.polyfit(x, y, 1)
-            xa, ya = np.concatenate([x, xo]), np.concatenate([y, yo])
-            ls_slope, ls_intercept = np.polyfit(xa, ya, 1)
+            ls_slope, ls_intercept = np.polyfit(np.concatenate([x, xo]), np.concatenate([y, yo]), 1)
             fits = {}
             for loss in LOSSES:
-                a, b, final = _fit_line(ctx, config, loss, xa, ya, f"{scenario}{seed}/{loss}")
+                a, b, final = lines[scenario, seed, loss]
                 fits[loss] = (a, b)
                 records.append({"part": "fit", "scenario": scenario, "seed": seed, "loss": loss, "slope": a,
                                 "intercept": b, "final_loss": float(final), "clean_slope": float(clean_slope),
                                 "clean_intercept": float(clean_intercept), "lstsq_slope": float(ls_slope),
                                 "pull": outlier_pull(a, float(clean_slope))})
-                task.advance(1)
             if seed == 0:
                 shown[scenario] = (x, y, xo, yo, (clean_slope, clean_intercept), fits)
 
+    def descend(item):  # plain GD on a sigmoid's logit from z0 with one loss
+        z0, loss = item
+        return gd_steps_to_half(loss, z0, config.gd_lr, config.max_steps)
+
+    items = [(z0, loss) for z0 in config.logits for loss in ("cross_entropy", "euclidean")]
     curves = {}
-    for z0 in config.logits:
-        for loss in ("cross_entropy", "euclidean"):
-            steps, reached, ps = gd_steps_to_half(loss, z0, config.gd_lr, config.max_steps)
-            records.append({"part": "saturation", "z0": float(z0), "loss": loss, "steps": int(steps),
-                            "reached": bool(reached), "lr": config.gd_lr, "p0": float(ps[0])})
-            if z0 == config.saturated:
-                curves[loss] = ps
+    for (z0, loss), (steps, reached, ps) in zip(items, ctx.map(descend, items, label="saturation")):
+        records.append({"part": "saturation", "z0": float(z0), "loss": loss, "steps": int(steps),
+                        "reached": bool(reached), "lr": config.gd_lr, "p0": float(ps[0])})
+        if z0 == config.saturated:
+            curves[loss] = ps
 
     ctx.savefig(_fits_figure(shown, config), "outlier_fits",
                 caption="Lines fitted with the Euclidean, Huber (δ = 1) and L1 losses (seed 0); grey dashed: the "

@@ -78,6 +78,7 @@ class Workload:
     dropout: float = 0.0    # p of a Dropout after every hidden activation
     end_to_end: bool = False  # W6: Trainer.fit on Fashion-MNIST with a cosine schedule, vs a plain torch loop
     min_steps: int = 2      # the fewest steps in a round that --steps' default picks
+    step_multiple: int = 1  # --steps' default is a multiple of this (W5: the probes' sampling period, 10)
 
 
 _W1 = (784, 500, 500, 500, 10)
@@ -89,7 +90,8 @@ WORKLOADS = {
                    (784, 100) + (50,) * 6 + (10,), "relu", "he", 128, "adam", 1e-3),
     "W4": Workload("W4", "W1 in eval mode, batch 1024 — inference", _W1, "tanh", "xavier", 1024, train=False),
     "W5": Workload("W5", "W1 in Trainer.fit with ActivationStats + GradientStats (default sampling) "
-                         "vs the same fit without probes", _W1, "tanh", "xavier", 256, probes=True),
+                         "vs the same fit without probes", _W1, "tanh", "xavier", 256, probes=True,
+                   min_steps=10, step_multiple=10),
     "W6": Workload("W6", "Fashion-MNIST 784-256-256-10 ReLU, dropout 0.2, Adam + cosine, batch 128, shuffled — "
                          "Trainer.fit + DataLoader vs a plain PyTorch loop", (784, 256, 256, 10), "relu", "he", 128,
                    "adam", 1e-3, dropout=0.2, end_to_end=True, min_steps=40),
@@ -699,11 +701,13 @@ def _rounds(a: _Worker, b: _Worker, steps: int, repeat: int) -> np.ndarray:
     return out / steps
 
 
-def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25, least: int = 2) -> int:
+def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25, least: int = 2, multiple: int = 1) -> int:
     """Steps per round so that a round of the slower side takes about ``budget`` seconds, at least ``least``
-    (W6's 40: a round of an end-to-end run spans its per-step variation, an epoch's end now and then)."""
+    (W6's 40: a round of an end-to-end run spans its per-step variation, an epoch's end now and then), a
+    multiple of ``multiple`` (W5's 10: every round holds the same number of sampled steps)."""
     t = max(a.run(2)[0], b.run(2)[0]) / 2
-    return int(min(100, max(least, round(budget / max(t, 1e-6)))))
+    n = int(min(100, max(least, round(budget / max(t, 1e-6)))))
+    return -(-n // multiple) * multiple
 
 
 def _threads_default() -> int:
@@ -737,7 +741,7 @@ def _measure(workload: str, peers: list[str], args) -> list[dict]:
             for _ in range(args.warmup):
                 a.run(1)
                 b.run(1)
-            steps = args.steps or _auto_steps(a, b, least=w.min_steps)
+            steps = args.steps or _auto_steps(a, b, least=w.min_steps, multiple=w.step_multiple)
             load0 = os.getloadavg()
             ta, tb, ca, cb = _rounds(a, b, steps, args.repeat)
             ratio = tb / ta  # = (samples/s of layerlab) / (samples/s of the peer), pair by pair

@@ -18,14 +18,56 @@ _KINDS = ("pre", "post")
 _QS = (0.15, 0.50, 0.85)
 
 
-def _percentiles(v: np.ndarray, qs) -> list[float]:
-    """np.percentile's default ('linear') quantiles of a 1-D array, from one np.partition."""
+def _select(v: np.ndarray, ks) -> None:
+    """Reorder the 1-D array ``v`` in place so that ``v[k]`` is its k-th smallest entry (0-based)
+    for each k of the increasing ``ks``: one single-kth ``partition`` per k, each on what lies
+    right of the previous one (NumPy's one-kth partition is a vectorised quickselect; several kth
+    at once take a slower path, ~15× slower on 16k float32)."""
+    start = 0
+    for k in ks:
+        v[start:].partition(k - start)
+        start = k + 1
+
+
+def _percentiles(v: np.ndarray, qs, overwrite: bool = False) -> list[float]:
+    """np.percentile's default ('linear') quantiles of a 1-D array.
+
+    Quantile q sits at p = q·(n − 1); with i = ⌊p⌋, j = min(i + 1, n − 1) and v₍ₖ₎ the k-th
+    smallest entry, it is v₍ᵢ₎ + (p − i)·(v₍ⱼ₎ − v₍ᵢ₎) (in float64). The v₍ᵢ₎ are placed by
+    :func:`_select`; v₍ᵢ₊₁₎ is the least entry right of position i up to the next placed one
+    (everything further right is larger). ``overwrite=True`` reorders ``v`` instead of a copy.
+    """
     n = v.size
     pos = [q * (n - 1) for q in qs]
     lo = [int(p) for p in pos]
-    hi = [min(i + 1, n - 1) for i in lo]
-    part = np.partition(v, sorted(set(lo + hi)))
-    return [float(part[i]) + (p - i) * (float(part[j]) - float(part[i])) for p, i, j in zip(pos, lo, hi)]
+    ks = sorted(set(lo))
+    if not overwrite:
+        v = v.copy()
+    _select(v, ks)
+    nxt = {k: (ks[i + 1] + 1 if i + 1 < len(ks) else n) for i, k in enumerate(ks)}
+    out = []
+    for p, i in zip(pos, lo):
+        a = float(v[i])
+        b = float(v[i + 1:nxt[i]].min()) if i + 1 < n else a
+        out.append(a + (p - i) * (b - a))
+    return out
+
+
+_CHUNK = 1 << 16  # histogram entries binned per pass (bounds the index work arrays to 768 kB)
+_MOMENT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _moments(flat: np.ndarray, work: np.ndarray):
+    """(mean, std) of a 1-D float32/float64 array as ``ndarray.mean`` / ``ndarray.std`` compute them
+    (same sums, same dtype, bit for bit): μ = Σv/n, σ = √(Σ(v − μ)²/n), with the deviations
+    written into ``work`` (an array of the same size and dtype) instead of a fresh temporary."""
+    n = np.intp(flat.size)
+    s = np.add.reduce(flat)
+    mean = s.dtype.type(s / n)
+    d = np.subtract(flat, mean, out=work)
+    np.square(d, out=d)
+    ss = np.add.reduce(d)
+    return mean, np.sqrt(ss.dtype.type(ss / n))
 
 
 def _as_array(x):
@@ -70,8 +112,10 @@ class ActivationStats(Probe):
     bounded activation (tanh: [−1, 1], sigmoid: [0, 1]) so that the histograms of all
     steps and layers share the same bins, else the data's [min, max] at that step. Values
     outside a given range are not counted (as ``np.histogram``). Binning is done in the
-    data's dtype, so a value within float32 rounding of a bin edge may land in the
-    neighbouring bin.
+    data's dtype (float64 when the range exceeds that dtype, e.g. float32 values near
+    ±3e38), so a value within float32 rounding of a bin edge may land in the
+    neighbouring bin. A constant tensor gets the bins [v − 0.5, v + 0.5] (a relative
+    margin of |v|·2⁻²⁰ when v is too large for ±0.5 to count).
 
     Args:
         model: the model (``None``: the Trainer's model).
@@ -124,6 +168,7 @@ class ActivationStats(Probe):
         self._ever_active: dict[str, np.ndarray] = {}
         self._subsamples: dict[int, np.ndarray] = {}
         self._calls: dict[str, int] = {}
+        self._fixed_edges: dict[tuple, np.ndarray] = {}
 
     @staticmethod
     def _check_range(rng):
@@ -255,7 +300,12 @@ class ActivationStats(Probe):
         x = a.reshape(a.shape[0], -1) if a.ndim >= 2 else a.reshape(1, -1)
         flat = x.reshape(-1)
         n = flat.size
-        stats = {"mean": x.mean(), "std": x.std()}
+        work = self._scratch
+        if flat.dtype in _MOMENT_DTYPES:
+            mean, std = _moments(flat, work.get("f", flat.dtype, n))
+            stats = {"mean": mean, "std": std}
+        else:  # float16 (float32 sums), integers (float64), ...: NumPy's own rules
+            stats = {"mean": x.mean(), "std": x.std()}
         vals = flat
         nonfinite = 0
         vmin, vmax = flat.min(), flat.max()
@@ -267,16 +317,22 @@ class ActivationStats(Probe):
                 vmin, vmax = vals.min(), vals.max()
         if vals.size:
             stats["min"], stats["max"] = vmin, vmax
-            sub = vals if vals.size <= self.sample_size else vals[self._subsample(vals.size)]
-            stats["p15"], stats["p50"], stats["p85"] = _percentiles(sub, _QS)
+            m = min(vals.size, self.sample_size)
+            sub = work.get("p", vals.dtype, m)
+            if vals.size <= self.sample_size:
+                np.copyto(sub, vals)
+            else:
+                np.take(vals, self._subsample(vals.size), out=sub, mode="clip")  # 'raise' would buffer out
+            stats["p15"], stats["p50"], stats["p85"] = _percentiles(sub, _QS, overwrite=True)
         if srange is not None:
             lo, hi = srange
             margin = (1.0 - self.saturation) * max(abs(e) for e in srange if e is not None)
+            mask = work.get("b", np.bool_, n)
             count = 0
             if lo is not None:
-                count += int(np.count_nonzero(flat < lo + margin))
+                count += int(np.count_nonzero(np.less(flat, lo + margin, out=mask)))
             if hi is not None:
-                count += int(np.count_nonzero(flat > hi - margin))
+                count += int(np.count_nonzero(np.greater(flat, hi - margin, out=mask)))
             stats["saturated"] = count / n
         if dead_units is not None:  # nn.Activation.dead_units: output <= 0 on every example
             active = ~dead_units(x)
@@ -299,21 +355,48 @@ class ActivationStats(Probe):
             rng = srange
         if rng is None:
             lo, hi = (vmin, vmax) if vmin < vmax else (vmin - 0.5, vmax + 0.5)
+            if not lo < hi:  # one value so large that ±0.5 vanishes in float64: a relative margin
+                half = abs(vmin) * 2.0**-20
+                lo, hi = vmin - half, vmax + half
         else:
             lo, hi = rng
             if vmin < lo or vmax > hi:
                 vals = vals[(vals >= lo) & (vals <= hi)]
         bins = self.bins
         dt = vals.dtype if vals.dtype.kind == "f" else np.dtype(np.float64)
-        # floor((v − lo)·bins/(hi − lo)) in the data's dtype (v ≥ lo here, so truncation is
-        # floor); v = hi goes to the last bin. In place, int32: ~3× faster than np.histogram.
-        t = np.subtract(vals, dt.type(lo), dtype=dt)
-        t *= dt.type(bins / (hi - lo))
-        idx = t.astype(np.int32)
-        np.clip(idx, 0, bins - 1, out=idx)
-        counts = np.bincount(idx, minlength=bins)
-        edges = np.linspace(lo, hi, bins + 1)
-        self._hists.setdefault(self.step, {})[(layer, kind)] = (counts, edges)
+        if hi - lo > float(np.finfo(dt).max):  # v − lo would overflow the data's dtype (float32 near ±3e38)
+            dt = np.dtype(np.float64)
+        # bin index ⌊(v − lo)·bins/(hi − lo)⌋ in dtype dt: v ≥ lo here, so it is ≥ 0 and truncation
+        # is the floor; v = hi (or a rounding just above bins − 1) goes to the last bin. The index
+        # goes to intp work arrays through int32 (float32 -> int32 is a vectorised cast, ~5× faster
+        # than float32 -> int64; np.bincount would turn int32 into a fresh intp copy), a chunk at
+        # a time to bound the work arrays.
+        lo_t, scale = dt.type(lo), dt.type(bins / (hi - lo))
+        counts = np.zeros(bins + 1, np.intp)
+        for start in range(0, vals.size, _CHUNK):
+            v = vals[start:start + _CHUNK]
+            t = np.subtract(v, lo_t, out=self._scratch.get("h", dt, v.size), dtype=dt)
+            t *= scale
+            idx32 = self._scratch.get("i", np.int32, v.size)
+            np.copyto(idx32, t, casting="unsafe")  # float -> int truncates, as astype
+            idx = self._scratch.get("i", np.intp, v.size)
+            np.copyto(idx, idx32)
+            c = np.bincount(idx, minlength=bins + 1)
+            counts[:bins] += c[:bins]
+            counts[bins] += c[bins:].sum()
+        counts[bins - 1] += counts[bins]
+        counts = counts[:bins].copy()
+        self._hists.setdefault(self.step, {})[(layer, kind)] = (counts, self._edges(lo, hi, bins, rng is not None))
+
+    def _edges(self, lo: float, hi: float, bins: int, fixed: bool) -> np.ndarray:
+        """np.linspace(lo, hi, bins + 1); a fixed range's edges are computed once and copied."""
+        if not fixed:
+            return np.linspace(lo, hi, bins + 1)
+        key = (lo, hi, bins)
+        edges = self._fixed_edges.get(key)
+        if edges is None:
+            edges = self._fixed_edges[key] = np.linspace(lo, hi, bins + 1)
+        return edges.copy()
 
     # -- accessors -----------------------------------------------------------------------------
     @property

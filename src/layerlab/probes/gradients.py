@@ -29,12 +29,12 @@ def grad_norm(g: np.ndarray) -> float:
     return n
 
 
-def sign_agreement(grad) -> tuple[float, float]:
+def sign_agreement(grad, *, work: np.ndarray | None = None) -> tuple[float, float]:
     """Sign pattern of the incoming-weight gradients of each unit of a layer.
 
     ``grad`` is the gradient of a weight matrix W of shape (out, in): row i holds the
     gradients of the incoming weights of unit i. For each unit, count its positive and
-    negative entries (zeros have no sign and are left out).
+    negative entries (zeros and NaNs have no sign and are left out).
 
     Returns:
         (agree, one_sign): ``agree`` is the mean over units of the fraction of the unit's
@@ -42,12 +42,16 @@ def sign_agreement(grad) -> tuple[float, float]:
         sign, 0.5 = an even split); ``one_sign`` is the fraction of units whose entries all
         have one sign. Units whose gradients are all 0 (e.g. a dead ReLU unit) are left out
         of both; (nan, nan) when every unit is such.
+
+    ``work``: optional bool array of ``grad.size`` entries to hold the sign masks (a probe
+    passes the same one at every call, saving an allocation).
     """
     g = np.asarray(getattr(grad, "data", grad))
     if g.ndim != 2:
         raise ValueError(f"sign_agreement: expected a weight gradient of shape (out, in), got shape {g.shape}")
-    pos = np.count_nonzero(g > 0, axis=1)
-    neg = np.count_nonzero(g < 0, axis=1)
+    mask = np.empty(g.shape, np.bool_) if work is None else work.reshape(g.shape)
+    pos = _row_counts(np.greater(g, 0, out=mask))
+    neg = _row_counts(np.less(g, 0, out=mask))
     nz = pos + neg
     has = nz > 0
     k = int(np.count_nonzero(has))
@@ -56,6 +60,14 @@ def sign_agreement(grad) -> tuple[float, float]:
     agree = float(np.sum(np.maximum(pos, neg)[has] / nz[has])) / k
     one = int(np.count_nonzero(((pos == 0) | (neg == 0)) & has)) / k
     return agree, one
+
+
+def _row_counts(mask: np.ndarray) -> np.ndarray:
+    """The number of True entries of each row of a 2-D bool array, as intp: the bytes summed
+    in an int16 (int32 for rows of 2¹⁵ entries or more) accumulator, ~3× faster than
+    ``np.count_nonzero(mask, axis=1)``."""
+    acc = np.int16 if mask.shape[1] < 2**15 else np.int32
+    return mask.view(np.uint8).sum(axis=1, dtype=acc).astype(np.intp)
 
 
 class GradientStats(Probe):
@@ -106,15 +118,27 @@ class GradientStats(Probe):
                 continue
             g = np.asarray(getattr(g, "data", g))
             norm = grad_norm(g)
-            stats = {"norm": norm, "mean_abs": float(np.abs(g).mean()) if g.size else 0.0}
+            stats = {"norm": norm, "mean_abs": self._mean_abs(g)}
             key = (pname, g.ndim)
             prev = prev_norm.get(key)
             if prev is not None:
                 stats["ratio_prev"] = norm / prev if prev > 0 else (math.inf if norm > 0 else math.nan)
             prev_norm[key] = norm
             if g.ndim == 2:
-                stats["sign_agree"], stats["one_sign"] = sign_agreement(g)
+                stats["sign_agree"], stats["one_sign"] = sign_agreement(
+                    g, work=self._scratch.get("mask", np.bool_, g.size))
             self._emit(step, layer, f"{pname}/grad", stats)
+
+    def _mean_abs(self, g: np.ndarray) -> float:
+        """mean |g|, as ``np.abs(g).mean()`` (bit for bit); |g| of a C-contiguous float gradient
+        goes into a reused work array."""
+        if not g.size:
+            return 0.0
+        if g.dtype.kind == "f" and g.flags.c_contiguous:
+            a = np.abs(g, out=self._scratch.get("abs", g.dtype, g.size).reshape(g.shape))
+        else:
+            a = np.abs(g)
+        return float(a.mean())
 
     def on_after_backward(self, trainer, step):
         if step % self.period == 0:

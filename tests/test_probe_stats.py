@@ -1,0 +1,282 @@
+"""The probes' fast statistics equal the plain NumPy computation, entry for entry.
+
+ActivationStats and GradientStats compute their statistics with reused work arrays, one
+single-kth partition per order statistic and a chunked bincount (see probes/activations.py,
+probes/gradients.py). These tests check every reported number against the obvious NumPy
+expression on random float32/float64 inputs of several shapes, and on the edge cases: a
+constant tensor, NaN/Inf entries, one entry, sizes around the histogram's chunk.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import layerlab as ll
+from layerlab import nn
+from layerlab.probes import ActivationStats, GradientStats, sign_agreement
+from layerlab.probes.activations import _CHUNK, _percentiles
+from layerlab.probes.base import Scratch
+
+SHAPES = [(1, 1), (1, 7), (5, 1), (3, 5), (17, 33), (64, 130), (2, 3, 4, 5), (256, 500)]
+QS = (0.15, 0.50, 0.85)
+
+
+def same(a, b) -> bool:
+    """Equal as floats, NaN equal to NaN."""
+    a, b = float(a), float(b)
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def observe(x, act=None, seen=None, **kw):
+    """Record one forward pass of ``act`` (default: Identity, so 'post' is x itself); the module's
+    input and output go into the dict ``seen`` ("pre", "post") when one is given."""
+    model = nn.Sequential(act if act is not None else nn.Identity())
+    if seen is not None:
+        model[0].register_forward_hook(lambda m, i, o: seen.update(pre=i[0].data.copy(), post=o.data.copy()))
+    with ActivationStats(model, layers=["0"], **kw) as probe:
+        model(ll.tensor(x))
+    return probe
+
+
+def ref_percentiles(v, qs=QS):
+    """The probe's interpolation rule on a full sort: v₍ᵢ₎ + (p − i)(v₍ⱼ₎ − v₍ᵢ₎), p = q(n − 1)."""
+    s = np.sort(v)
+    n = s.size
+    out = []
+    for q in qs:
+        p = q * (n - 1)
+        i = int(p)
+        j = min(i + 1, n - 1)
+        out.append(float(s[i]) + (p - i) * (float(s[j]) - float(s[i])))
+    return out
+
+
+def ref_histogram(vals, lo, hi, bins):
+    """The documented binning rule, computed plainly: ⌊(v − lo)·bins/(hi − lo)⌋ in the data's
+    dtype, v = hi in the last bin, values outside [lo, hi] dropped."""
+    vals = vals[(vals >= lo) & (vals <= hi)]
+    dt = vals.dtype
+    t = (vals - dt.type(lo)) * dt.type(bins / (hi - lo))
+    return np.bincount(np.clip(t.astype(np.int64), 0, bins - 1), minlength=bins)
+
+
+def random_input(shape, dtype, kind, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    flat = x.reshape(-1)
+    if kind == "constant":
+        x[...] = dtype(0.25)
+    elif kind == "nan":
+        flat[rng.integers(0, flat.size, max(1, flat.size // 7))] = np.nan
+    elif kind == "inf":
+        flat[0] = np.inf
+        flat[-1] = -np.inf
+    elif kind == "ties":
+        x = np.round(x).astype(dtype)
+    return x
+
+
+# -- moments, min/max, percentiles, saturation -----------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN/Inf in a sum: as ndarray.mean
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["normal", "constant", "nan", "inf", "ties"])
+def test_every_activation_statistic_equals_numpy(dtype, kind):
+    for k, shape in enumerate(SHAPES):
+        x = random_input(shape, dtype, kind, seed=k)
+        seen = {}
+        got = observe(x, nn.Tanh(), seen, sample_size=x.size).last()["0"]  # percentiles of every entry
+        for which, a in seen.items():
+            g = got[which]
+            flat = a.reshape(-1)
+            finite = flat[np.isfinite(flat)]
+            ctx = f"{which} {kind} {shape} {np.dtype(dtype).name}"
+            # the moments are ndarray.mean / ndarray.std bit for bit (NaN/Inf included, as NumPy)
+            assert same(g["mean"], a.mean()) and same(g["std"], a.std()), ctx
+            if finite.size:
+                assert (g["min"], g["max"]) == (finite.min(), finite.max()), ctx
+                assert [g["p15"], g["p50"], g["p85"]] == ref_percentiles(finite), ctx
+                assert [g["p15"], g["p50"], g["p85"]] == pytest.approx(
+                    np.percentile(finite.astype(np.float64), [15, 50, 85]), rel=1e-12, abs=1e-12), ctx
+            else:
+                assert "p50" not in g and "min" not in g, ctx
+            if finite.size < flat.size:
+                assert g["nonfinite"] == (flat.size - finite.size) / flat.size, ctx
+            else:
+                assert "nonfinite" not in g, ctx
+            if which == "post":  # tanh: |h| > 0.97, in the data's dtype
+                sat = np.count_nonzero(flat < dtype(-0.97)) + np.count_nonzero(flat > dtype(0.97))
+                assert g["saturated"] == sat / flat.size, ctx
+
+
+def test_percentiles_of_a_subsample_are_those_of_its_entries():
+    x = np.random.default_rng(5).standard_normal((300, 200)).astype(np.float32)
+    probe = observe(x, sample_size=1000, seed=3)
+    idx = probe._subsample(x.size)
+    assert idx.size == 1000 and np.all(np.diff(idx) > 0)
+    got = probe.last()["0"]["post"]
+    assert [got["p15"], got["p50"], got["p85"]] == ref_percentiles(x.reshape(-1)[idx])
+    # NaN entries: the subsample is drawn among the finite entries
+    x.reshape(-1)[::13] = np.nan
+    probe = observe(x, sample_size=1000, seed=3)
+    finite = x.reshape(-1)[np.isfinite(x.reshape(-1))]
+    got = probe.last()["0"]["post"]
+    assert [got["p15"], got["p50"], got["p85"]] == ref_percentiles(finite[probe._subsample(finite.size)])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 100, 1001, 16384])
+def test_percentile_helper_matches_a_sort_and_leaves_its_input_alone(n):
+    rng = np.random.default_rng(n)
+    for v in (rng.standard_normal(n).astype(np.float32), rng.integers(0, 4, n).astype(np.float64),
+              np.full(n, 2.5, np.float32)):
+        keep = v.copy()
+        qs = (0.0, 0.15, 0.5, 0.85, 1.0)
+        assert _percentiles(v, qs) == ref_percentiles(v, qs)
+        np.testing.assert_array_equal(v, keep)
+        assert _percentiles(v, qs, overwrite=True) == ref_percentiles(keep, qs)
+        assert sorted(v.tolist()) == sorted(keep.tolist())  # reordered, same entries
+
+
+# -- histograms ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 37, _CHUNK - 1, _CHUNK, _CHUNK + 1, 2 * _CHUNK + 5])
+def test_histogram_counts_follow_the_binning_rule_across_chunks(dtype, n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((1, n)).astype(dtype)
+    x[0, ::9] = 30.0  # tanh(30) rounds to exactly 1.0: the right edge, which goes to the last bin
+    seen = {}
+    probe = observe(x, nn.Tanh(), seen, bins=40)
+    h = probe.histograms(kind="post")["0"][0]
+    post = seen["post"].reshape(-1)
+    assert np.count_nonzero(post == 1.0) >= n // 9
+    np.testing.assert_array_equal(h, ref_histogram(post, -1.0, 1.0, 40))
+    assert h.sum() == n and h.dtype == np.intp
+    pre, edges = probe.histograms(kind="pre")["0"]  # the data's own range
+    lo, hi = (float(x.min()), float(x.max())) if n > 1 else (float(x[0, 0]) - 0.5, float(x[0, 0]) + 0.5)
+    np.testing.assert_array_equal(pre, ref_histogram(x.reshape(-1), lo, hi, 40))
+    np.testing.assert_array_equal(edges, np.linspace(lo, hi, 41))
+
+
+def test_histogram_with_a_range_and_non_finite_entries():
+    x = np.random.default_rng(1).standard_normal((50, 40)).astype(np.float32) * 2
+    x[3, :5] = [np.nan, np.inf, -np.inf, 1.0, -1.0]  # ±1.0 are the edges of the range: counted
+    probe = observe(x, bins=8, range=(-1, 1))
+    counts, edges = probe.histograms(kind="post")["0"]
+    flat = x.reshape(-1)
+    np.testing.assert_array_equal(counts, ref_histogram(flat[np.isfinite(flat)], -1.0, 1.0, 8))
+    np.testing.assert_array_equal(edges, np.linspace(-1, 1, 9))
+    assert counts.sum() == np.count_nonzero(np.abs(flat) <= 1)
+    edges[0] = 99.0  # each step's edges are its own array, though a fixed range's are computed once
+    probe2 = observe(x, bins=8, range=(-1, 1))
+    assert probe2.histograms(kind="post")["0"][1][0] == -1.0
+
+
+def test_histogram_of_a_constant_tensor():
+    counts, edges = observe(np.full((4, 5), 3.0, np.float32), bins=10).histograms(kind="post")["0"]
+    assert (edges[0], edges[-1]) == (2.5, 3.5) and counts.tolist() == [0] * 5 + [20] + [0] * 4
+    # a constant too large for ±0.5 to widen the range in float64 (used to divide by zero)
+    counts, edges = observe(np.full((2, 3), 1e30), bins=10).histograms(kind="post")["0"]
+    assert counts.sum() == 6 and edges[0] < 1e30 < edges[-1]
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # the mean's float32 sum overflows, as NumPy's
+def test_histogram_of_float32_values_near_the_largest_float():
+    # v − lo exceeds float32 (up to 6e38): binned in float64 instead of overflowing to inf
+    x = np.array([[-3e38, -1e38, 0.0, 2e38, 3e38]], np.float32)
+    counts, edges = observe(x, bins=4).histograms(kind="post")["0"]
+    np.testing.assert_array_equal(counts, np.histogram(x.astype(np.float64), bins=4)[0])
+    assert counts.tolist() == [1, 1, 1, 2]
+
+
+# -- gradients -------------------------------------------------------------------------------------
+
+def ref_sign_agreement(g):
+    pos = np.array([np.count_nonzero(r > 0) for r in g])
+    neg = np.array([np.count_nonzero(r < 0) for r in g])
+    nz = pos + neg
+    has = nz > 0
+    if not has.any():
+        return math.nan, math.nan
+    agree = float(np.mean(np.maximum(pos, neg)[has] / nz[has]))
+    one = float(np.mean(((pos == 0) | (neg == 0))[has]))
+    return agree, one
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (40, 300), (2, 40000), (4, 0)])
+def test_sign_agreement_equals_counting_each_row(shape):
+    rng = np.random.default_rng(shape[1])
+    g = rng.standard_normal(shape).astype(np.float32)
+    if g.size:
+        g[rng.random(shape) < 0.3] = 0.0
+        g[0] = np.abs(g[0])  # one unit of one sign (zeros aside)
+        g.reshape(-1)[-1] = np.nan  # no sign, like a zero
+        if shape[0] > 2:
+            g[1] = 0.0  # a unit with no gradient: left out
+    want = ref_sign_agreement(g)
+    got = sign_agreement(g)
+    assert all(same(a, b) for a, b in zip(got, want)) and got == pytest.approx(want, rel=1e-12, nan_ok=True)
+    work = np.ones(g.size, np.bool_)  # a dirty work array gives the same answer
+    assert all(same(a, b) for a, b in zip(sign_agreement(g, work=work), got))
+
+
+def test_gradient_statistics_equal_numpy():
+    model = nn.Sequential(nn.Linear(30, 20, rng=0), nn.Tanh(), nn.Linear(20, 5, rng=1))
+    rng = np.random.default_rng(2)
+    grads = {
+        "0.weight": rng.standard_normal((20, 30)).astype(np.float32),
+        "0.bias": np.zeros(20, np.float32),
+        "2.weight": np.asfortranarray(rng.standard_normal((5, 20)).astype(np.float32)),  # not C-contiguous
+        "2.bias": np.array([1.0, np.nan, -2.0, 0.0, 3.0], np.float32),
+    }
+    params = dict(model.named_parameters())
+    for name, g in grads.items():
+        params[name].grad = g
+    probe = GradientStats(model)
+    probe.record(0)
+    probe.record(1)  # a second call reuses the work arrays
+    got = probe.keyed()
+    for name, g in grads.items():
+        layer, pname = name.split(".")
+        key = f"{layer}/{pname}/grad"
+        assert same(got[f"{key}/mean_abs"], np.abs(g).mean()), name
+        assert got[f"{key}/norm"] == pytest.approx(float(np.linalg.norm(g.astype(np.float64))), rel=1e-6,
+                                                   nan_ok=True), name
+        if g.ndim == 2:
+            want = ref_sign_agreement(g)
+            assert (got[f"{key}/sign_agree"], got[f"{key}/one_sign"]) == pytest.approx(want, rel=1e-12), name
+
+
+# -- work arrays --------------------------------------------------------------------------------------
+
+def test_scratch_reuses_memory_per_name_and_dtype():
+    s = Scratch()
+    a = s.get("f", np.float32, 100)
+    assert a.shape == (100,) and a.dtype == np.float32
+    assert np.shares_memory(s.get("f", np.float32, 50), a)  # smaller: the same memory
+    assert not np.shares_memory(s.get("g", np.float32, 100), a)  # another name
+    assert s.get("f", np.float64, 10).dtype == np.float64  # another dtype: another array
+    big = s.get("f", np.float32, 1000)
+    assert big.size == 1000 and np.shares_memory(s.get("f", np.float32, 10), big)  # grown, then reused
+    s.clear()
+    assert not np.shares_memory(s.get("f", np.float32, 10), big)
+
+
+def test_layers_of_different_sizes_in_one_pass_share_work_arrays_safely():
+    model = nn.Sequential(nn.Linear(6, 400, rng=0), nn.Tanh(), nn.Linear(400, 3, rng=1), nn.Tanh())
+    x = np.random.default_rng(0).standard_normal((50, 6)).astype(np.float32)
+    seen = {}
+    for name in ("1", "3"):
+        model[int(name)].register_forward_hook(lambda m, i, o, name=name: seen.update({name: o.data.copy()}))
+    with ActivationStats(model) as probe:
+        model(ll.tensor(x))
+        model(ll.tensor(x[:7]))  # a smaller batch: the work arrays are larger than needed
+    got = probe.last()
+    for name in ("1", "3"):  # the last pass (batch of 7)
+        h = seen[name]
+        assert same(got[name]["post"]["std"], h.std())
+        assert [got[name]["post"][s] for s in ("p15", "p50", "p85")] == ref_percentiles(h.reshape(-1))
+        np.testing.assert_array_equal(probe.histograms(1, kind="post")[name][0],
+                                      ref_histogram(h.reshape(-1), -1.0, 1.0, 50))
+    assert probe._scratch._bufs == {}  # detach (end of `with`) frees them

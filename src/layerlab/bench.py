@@ -815,7 +815,7 @@ def _table(rows: list[dict], meta: dict):
         if r["peer"] == "gemm":
             ratio = f"{100 * r['ratio_median']:.0f}% of it  " + ratio
         if r["peer"] == "layerlab-noprobes":
-            ratio = f"probes +{100 * (1 / r['ratio_median'] - 1):.1f}%  " + ratio
+            ratio = f"probes {100 * (1 / r['ratio_median'] - 1):+.1f}%  " + ratio
         table.add_row(r["workload"], peer, f"{r['layerlab_samples_s']:,.0f}", f"{r['peer_samples_s']:,.0f}", ratio,
                       f"{r['ratio_min']:.2f}–{r['ratio_max']:.2f}", _verdict(r), _memory(r))
     return table

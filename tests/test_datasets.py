@@ -356,6 +356,26 @@ def test_decoded_arrays_are_cached_until_the_file_changes(tmp_path, monkeypatch)
     assert calls == [str(p)]
 
 
+def test_shared_arrays_are_one_read_only_copy_with_the_private_values(tmp_path):
+    spec, arrays = make_fake(tmp_path)
+    root = tmp_path / "root"
+    shared = ds.load_idx_dataset(spec, root=root, shared=True)
+    check_loaded(shared, arrays)
+    again = ds.load_idx_dataset(spec, root=root, shared=True)
+    assert all(a is b for a, b in zip([*shared.train, *shared.test], [*again.train, *again.test]))
+    with pytest.raises(ValueError, match="read-only"):
+        shared.train.x[0] = 7
+    private = ds.load_idx_dataset(spec, root=root)
+    assert private.train.x is not shared.train.x and private.train.x.flags.writeable
+    for a, b in zip([*shared.train, *shared.test], [*private.train, *private.test]):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    images = ds.load_idx_dataset(spec, root=root, flatten=False, split="test", shared=True)
+    assert images.x.shape == (len(arrays["t10k-images-idx3-ubyte"]), 28, 28) and not images.x.flags.writeable
+    assert np.shares_memory(images.x, shared.test.x)
+    ds.clear_cache()
+    assert ds.load_idx_dataset(spec, root=root, shared=True).train.x is not shared.train.x
+
+
 def test_bad_split(tmp_path):
     with pytest.raises(ValueError, match="split must be None, 'train' or 'test', got 'val'"):
         data.fashion_mnist(split="val")

@@ -537,6 +537,26 @@ def test_layer_histograms_panels_and_shared_range():
     assert axes[0].get_xlim() == pytest.approx(axes[1].get_xlim())  # one range, so the panels compare
 
 
+def test_thin_keeps_the_envelope_the_ends_and_nan_gaps():
+    rng = np.random.default_rng(1)
+    n = 50_001
+    x = np.arange(n, dtype=np.float64)
+    y = rng.standard_normal(n)
+    y[12_345], y[40_000] = 40.0, -30.0  # single-step spikes must stay visible
+    y[20_000:21_000] = np.nan            # a gap (a run of NaN) must stay a gap
+    extra = 2 * y
+    tx, ty, te = figures.thin(x, y, extra, max_points=1000)
+    assert len(tx) <= 1002 and tx[0] == 0 and tx[-1] == n - 1
+    assert np.all(np.diff(tx) > 0) and np.array_equal(ty, y[tx.astype(int)], equal_nan=True)
+    assert np.array_equal(te, extra[tx.astype(int)], equal_nan=True)
+    assert np.nanmax(ty) == 40.0 and np.nanmin(ty) == -30.0
+    assert np.isnan(ty[(tx >= 20_000) & (tx < 21_000)]).any()
+    short = np.arange(10.0)
+    assert figures.thin(short, short)[1] is short  # nothing to thin: the same arrays
+    fig = figures.loss_curves({"long": (x, y)}, smooth=10)
+    assert all(len(line.get_xdata()) <= figures.MAX_POINTS + 2 for line in fig.axes[0].get_lines())
+
+
 @pytest.mark.parametrize("bad", [(np.arange(5), np.zeros((5, 2))), {"steps": [0, 1], "p10": [0, 1]}])
 def test_percentile_bands_reject_bad_input(bad):
     with pytest.raises(ValueError, match="percentile_bands"):

@@ -331,3 +331,24 @@ def test_fashion_missing_is_a_clear_failure(tmp_path, monkeypatch):
         store.close()
     assert outcome.status == "failed"
     assert "needs Fashion-MNIST" in outcome.error and "/nowhere" in outcome.error
+
+
+def test_fashion_is_shared_read_only_and_equals_a_fresh_load(fashion_available):
+    from layerlab.lab.training import fashion
+
+    (x, y), (xt, yt) = fashion()
+    (x2, _), _ = fashion()
+    assert x2 is x and not x.flags.writeable  # loaded, decoded and scaled once per process
+    (fx, fy), (fxt, fyt) = data.fashion_mnist()  # a private copy, as the public loader gives by default
+    assert np.array_equal(x, fx) and np.array_equal(y, fy) and np.array_equal(xt, fxt) and np.array_equal(yt, fyt)
+    (xs, ys), (xts, _) = fashion(standardize=True)
+    m, s = np.float32(float(fx.mean())), np.float32(float(fx.std()))
+    assert xs.dtype == np.float32 and np.array_equal(xs, (fx - m) / s) and np.array_equal(xts, (fxt - m) / s)
+    assert fashion(standardize=True)[0][0] is xs and not xs.flags.writeable and ys is y
+    # a subset is a new, writable array drawn from rng, and standardised with its own mean and std
+    (xa, ya), (xta, _) = fashion(100, 7, standardize=True, rng=np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    i, j = rng.choice(60000, 100, replace=False), rng.choice(10000, 7, replace=False)
+    m, s = np.float32(float(fx[i].mean())), np.float32(float(fx[i].std()))
+    assert np.array_equal(xa, (fx[i] - m) / s) and np.array_equal(ya, fy[i]) and np.array_equal(xta, (fxt[j] - m) / s)
+    assert xa.flags.writeable

@@ -143,7 +143,8 @@ MNIST = IDXDataset(
 )
 
 
-def fashion_mnist(root=None, download: bool = True, flatten: bool = True, split: str | None = None):
+def fashion_mnist(root=None, download: bool = True, flatten: bool = True, split: str | None = None, *,
+                  shared: bool = False):
     """Fashion-MNIST (Xiao et al. 2017): 60,000 + 10,000 28×28 grey images of 10 clothing classes.
 
     Args:
@@ -152,6 +153,10 @@ def fashion_mnist(root=None, download: bool = True, flatten: bool = True, split:
         download: fetch missing files into ``root`` or the user cache when none are found.
         flatten: images as (N, 784) rows (the notes' MLP input) instead of (N, 28, 28).
         split: None for both splits, or ``"train"`` / ``"test"`` for one (only its files are read).
+        shared: return the arrays this process keeps for every ``shared=True`` caller — the same
+            objects each time, read-only (``flags.writeable`` is False), decoded and scaled once —
+            instead of a fresh writable copy. For code that reads the set many times (the lab's
+            experiments); the values are the same either way.
 
     Returns:
         ``TrainTest(train=Split(x, y), test=Split(x, y))``, which unpacks as
@@ -163,30 +168,51 @@ def fashion_mnist(root=None, download: bool = True, flatten: bool = True, split:
         FileNotFoundError: no directory has the files and they could not be downloaded.
         ChecksumError: a file is corrupt or not the standard one (the message names it).
     """
-    return load_idx_dataset(FASHION_MNIST, root=root, download=download, flatten=flatten, split=split)
+    return load_idx_dataset(FASHION_MNIST, root=root, download=download, flatten=flatten, split=split, shared=shared)
 
 
-def mnist(root=None, download: bool = True, flatten: bool = True, split: str | None = None):
+def mnist(root=None, download: bool = True, flatten: bool = True, split: str | None = None, *,
+          shared: bool = False):
     """MNIST (LeCun et al. 1998): 60,000 + 10,000 28×28 grey images of handwritten digits.
 
     Same arguments and return value as :func:`fashion_mnist`; searched in ``root``,
     ``$LAYERLAB_DATA/mnist`` and the user cache (there is no system package).
     """
-    return load_idx_dataset(MNIST, root=root, download=download, flatten=flatten, split=split)
+    return load_idx_dataset(MNIST, root=root, download=download, flatten=flatten, split=split, shared=shared)
 
 
 # -- loading ---------------------------------------------------------------------------------
 
 _CACHE: dict = {}  # (dataset name, stem, path, size, mtime) -> verified uint8 array
+_SHARED: dict = {}  # (the images' _CACHE key, the labels' key) -> read-only float32 Split, images flattened
 
 
 def clear_cache() -> None:
-    """Forget the decoded arrays kept in memory by this process."""
+    """Forget the arrays kept in memory by this process (decoded files and ``shared=True`` splits)."""
     _CACHE.clear()
+    _SHARED.clear()
+
+
+def _to_split(images: np.ndarray, labels: np.ndarray) -> Split:
+    """x = images / 255 as float32 (N, H·W); y = labels as int64. New, writable arrays."""
+    x = images.astype(np.float32)
+    np.divide(x, 255, out=x)  # a Python int keeps float32 (NEP 50); 255/255 is exactly 1
+    return Split(x.reshape(len(x), -1), labels.astype(np.int64))
+
+
+def _shared_split(key: tuple, images: np.ndarray, labels: np.ndarray) -> Split:
+    """The process-wide read-only :func:`_to_split` of ``images`` and ``labels`` (made once per ``key``)."""
+    s = _SHARED.get(key)
+    if s is None:
+        s = _to_split(images, labels)
+        for a in s:
+            a.flags.writeable = False  # shared by every caller in this process
+        _SHARED[key] = s
+    return s
 
 
 def load_idx_dataset(spec: IDXDataset, root=None, download: bool = True, flatten: bool = True,
-                     split: str | None = None):
+                     split: str | None = None, *, shared: bool = False):
     """Load ``spec`` (see :func:`fashion_mnist` for the arguments and the return value)."""
     if split not in (None, "train", "test"):
         raise ValueError(f"{spec.title}: split must be None, 'train' or 'test', got {split!r}")
@@ -195,13 +221,10 @@ def load_idx_dataset(spec: IDXDataset, root=None, download: bool = True, flatten
     directory = _locate(spec, needed, root, download)
     out = []
     for p in parts:
-        images = _load_file(spec, getattr(spec, f"{p}_images"), directory)
-        labels = _load_file(spec, getattr(spec, f"{p}_labels"), directory)
-        x = images.astype(np.float32)
-        np.divide(x, 255, out=x)  # a Python int keeps float32 (NEP 50); 255/255 is exactly 1
-        if flatten:
-            x = x.reshape(len(x), -1)
-        out.append(Split(x, labels.astype(np.int64)))
+        (images, ki), (labels, kl) = (_load_file(spec, getattr(spec, f"{p}_{k}"), directory)
+                                      for k in ("images", "labels"))
+        x, y = _shared_split((ki, kl), images, labels) if shared else _to_split(images, labels)
+        out.append(Split(x if flatten else x.reshape(images.shape), y))
     return out[0] if split is not None else TrainTest(*out)
 
 
@@ -292,14 +315,16 @@ def _verify(spec: IDXDataset, f: IDXFile, blob: bytes, name: str) -> bytes:
     return decoded  # nothing known to check against: shape and range are checked by the caller
 
 
-def _load_file(spec: IDXDataset, f: IDXFile, directory: Path) -> np.ndarray:
+def _load_file(spec: IDXDataset, f: IDXFile, directory: Path) -> tuple[np.ndarray, tuple]:
+    """``f``'s verified uint8 array from ``directory`` (read-only, decoded once per file version) and its
+    cache key."""
     path = _find_file(directory, f)
     if path is None:
         raise FileNotFoundError(f"{spec.title}: {f.stem}[.gz] is missing from {directory}")
     st = path.stat()
     key = (spec, f.stem, str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key in _CACHE:
-        return _CACHE[key]
+        return _CACHE[key], key
     arr = decode_idx(_verify(spec, f, path.read_bytes(), str(path)), str(path))
     if arr.dtype != np.uint8 or arr.shape != f.shape:
         raise ChecksumError(f"{spec.title}: {path}: expected uint8 of shape {f.shape}, found {arr.dtype} "
@@ -309,7 +334,7 @@ def _load_file(spec: IDXDataset, f: IDXFile, directory: Path) -> np.ndarray:
                             f"{int(arr.max())}")
     arr.flags.writeable = False  # shared by every caller in this process
     _CACHE[key] = arr
-    return arr
+    return arr, key
 
 
 # -- downloading ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from .stats import running_mean
 __all__ = [
     "new_figure", "layer_histograms", "layer_histogram_grid", "loss_curves", "percentile_bands",
     "percentile_band_grid", "layer_profile", "bar_chart", "table_figure", "regions_figure", "save_png", "COLORS",
+    "thin", "MAX_POINTS",
 ]
 
 # A colour-blind-safe cycle (Okabe–Ito), one colour per condition across all figures of a report.
@@ -91,6 +92,38 @@ def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
 
 
 # -- data normalisation ---------------------------------------------------------------------------
+#: the most points a helper draws per line: a 1-D curve longer than this is thinned (:func:`thin`); a panel is
+#: ~500 pixels wide at 100 dpi, so drawing more changes no pixel's extent and only costs rendering time
+MAX_POINTS = 2000
+
+
+def thin(x, y, *extra, max_points: int = MAX_POINTS) -> tuple[np.ndarray, ...]:
+    """``(x, y, *extra)`` reduced to at most ``max_points + 2`` points for drawing: the first and last point,
+    and in each of ``max_points // 2`` equal runs of consecutive points the one with the smallest and the one
+    with the largest ``y`` (min–max decimation: the drawn envelope, spikes included, is the full curve's).
+
+    A run whose ``y`` are all NaN keeps its first point, so a gap in the line stays a gap. ``extra`` arrays
+    (e.g. the low and high edges of a band) are indexed like ``y`` (the points are chosen on ``y`` alone).
+    Curves no longer than ``max_points`` come back unchanged (the same objects).
+    """
+    y = np.asarray(y)
+    n = len(y)
+    if n <= max_points or max_points < 2:
+        return (x, y, *extra)
+    k = max_points // 2
+    w = -(-n // k)  # points per run (the last run may be shorter: padded with NaN)
+    pad = np.full(k * w, np.nan)
+    pad[:n] = y
+    rows = pad.reshape(k, w)
+    finite = ~np.isnan(rows)
+    lo = np.where(finite, rows, np.inf).argmin(axis=1)
+    hi = np.where(finite, rows, -np.inf).argmax(axis=1)
+    base = np.arange(k) * w
+    idx = np.unique(np.concatenate([[0, n - 1], base + lo, base + hi]))
+    idx = idx[idx < n]
+    return (np.asarray(x)[idx], y[idx], *(np.asarray(e)[idx] for e in extra))
+
+
 def _is_hist(v) -> bool:
     """``(counts, edges)`` with ``len(edges) == len(counts) + 1``: a precomputed histogram (e.g. from a probe)."""
     if isinstance(v, Mapping):
@@ -220,10 +253,10 @@ def loss_curves(curves: Mapping[str, Any], *, logy: bool = False, xlabel: str = 
         x, y = _series(v)
         color = COLORS[i % len(COLORS)]
         if smooth and smooth > 1:
-            ax.plot(x, y, color=color, alpha=0.25, linewidth=0.8)
-            ax.plot(x, running_mean(y, smooth), color=color, label=str(label), linewidth=1.5)
+            ax.plot(*thin(x, y), color=color, alpha=0.25, linewidth=0.8)
+            ax.plot(*thin(x, running_mean(y, smooth)), color=color, label=str(label), linewidth=1.5)
         else:
-            ax.plot(x, y, color=color, label=str(label), linewidth=1.4)
+            ax.plot(*thin(x, y), color=color, label=str(label), linewidth=1.4)
     if logy:
         ax.set_yscale("log")
     if ylim is not None:
@@ -266,6 +299,7 @@ def percentile_band_grid(rows: Mapping[str, Mapping[str, Any]], *, title: str | 
                 continue
             layer, v = list(layers.items())[c]
             steps, lo, mid, hi = _band(v)
+            steps, mid, lo, hi = thin(steps, mid, lo, hi)
             ax.fill_between(steps, lo, hi, color=color, alpha=0.25, linewidth=0, label="15–85th")
             ax.plot(steps, mid, color=color, linewidth=1.4, label="median")
             ax.set_title(f"{row_label} · {layer}" if row_label else str(layer))

@@ -59,26 +59,52 @@ def square_mlp(width: int, depth: int, activation: str | None, init, rng: np.ran
     return nn.Sequential(*layers)
 
 
+#: (the data layer's shared train x, its test x, their standardised copies): made once per process
+_STANDARDISED: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+
+def _standardise(x: np.ndarray, xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x − m)/s and (xt − m)/s with m, s the mean and std of all of ``x``'s entries (float32 arithmetic)."""
+    m, s = float(x.mean()), float(x.std())
+    return (x - np.float32(m)) / np.float32(s), (xt - np.float32(m)) / np.float32(s)
+
+
+def _standardised_whole(x: np.ndarray, xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_standardise` of the data layer's shared (read-only) arrays, computed once and read-only."""
+    if not (_STANDARDISED and _STANDARDISED[0][0] is x and _STANDARDISED[0][1] is xt):
+        xs, xts = _standardise(x, xt)
+        xs.flags.writeable = xts.flags.writeable = False
+        _STANDARDISED[:] = [(x, xt, xs, xts)]
+    return _STANDARDISED[0][2], _STANDARDISED[0][3]
+
+
 def fashion(n_train: int | None = None, n_test: int | None = None, standardize: bool = False,
             rng: np.random.Generator | None = None):
-    """Fashion-MNIST as ((x, y), (xt, yt)), optionally a random subset; a clear error when it is missing."""
+    """Fashion-MNIST as ((x, y), (xt, yt)), optionally a random subset; a clear error when it is missing.
+
+    ``standardize``: z = (x − m)/s with m, s the mean and std over all entries of the (subset's) training
+    images, applied to both splits. Without subsets the arrays are the data layer's shared ones
+    (``fashion_mnist(shared=True)``) and, standardised, a copy made once per process: shared and
+    read-only — copy before changing them. A subset (``n_train`` / ``n_test`` below the split's size, drawn
+    from ``rng``, default ``default_rng(0)``, train first) is a new array.
+    """
     try:
-        (x, y), (xt, yt) = data.fashion_mnist()
+        (x, y), (xt, yt) = data.fashion_mnist(shared=True)
     except (FileNotFoundError, OSError, ValueError) as e:
         raise RuntimeError(
             "this experiment needs Fashion-MNIST (the notes use MNIST): install Debian's dataset-fashion-mnist, "
             f"set $LAYERLAB_DATA, or allow the download ({e})"
         ) from e
     rng = rng or np.random.default_rng(0)
+    whole = True
     if n_train is not None and n_train < len(x):
         idx = rng.choice(len(x), n_train, replace=False)
-        x, y = x[idx], y[idx]
+        x, y, whole = x[idx], y[idx], False
     if n_test is not None and n_test < len(xt):
         idx = rng.choice(len(xt), n_test, replace=False)
-        xt, yt = xt[idx], yt[idx]
+        xt, yt, whole = xt[idx], yt[idx], False
     if standardize:
-        m, s = float(x.mean()), float(x.std())
-        x, xt = (x - np.float32(m)) / np.float32(s), (xt - np.float32(m)) / np.float32(s)
+        x, xt = _standardised_whole(x, xt) if whole else _standardise(x, xt)
     return (x, y), (xt, yt)
 
 

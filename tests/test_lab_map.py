@@ -168,17 +168,17 @@ def test_dask_worker_task_fans_its_arms_out_to_the_cluster(tmp_path):
     assert [(i, v) for i, v, _ in got] == [(i, expect.rng_for("arm", i).integers(1000)) for i in range(6)]
 
 
-def test_experiment_on_two_worker_processes_matches_its_loop(tmp_path, monkeypatch):
-    """End to end: l1_vs_l2 --quick with its fits on 2 spawn workers stores what the loop stores."""
+def test_experiment_on_two_worker_processes_matches_its_loop(tmp_path):
+    """End to end: linearity --quick (its items return trained models) with its runs on 2 spawn workers stores
+    what the loop stores."""
     import json
 
     from layerlab.lab.runner import run_experiment
 
-    monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "data"))
     store = Store(tmp_path / "runs.db")
-    serial = run_experiment("l1_vs_l2", quick=True, out_dir=tmp_path / "serial", store=store, show=False)
+    serial = run_experiment("linearity", quick=True, out_dir=tmp_path / "serial", store=store, show=False)
     with ArmExecutor(workers=2) as ex:
-        pooled = run_experiment("l1_vs_l2", quick=True, out_dir=tmp_path / "pool", store=store, show=False,
+        pooled = run_experiment("linearity", quick=True, out_dir=tmp_path / "pool", store=store, show=False,
                                 executor=ex)
     assert serial.ok and pooled.ok, (serial.error, pooled.error)
     for key in ("claims", "records"):

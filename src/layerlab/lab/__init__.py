@@ -35,7 +35,10 @@ Writing an experiment (the whole API)::
 ``trainer(model, loss_fn, optimizer, label=..., callbacks=..., **Trainer kwargs)`` — a ``Trainer``
 whose per-step loss/lr go to the store as ``label/loss`` and whose own progress bar is off (one
 live display at a time: build Trainers in the lab this way, or pass ``progress=False``);
-``metrics_callback(prefix)`` for a Trainer built by hand.
+``metrics_callback(prefix)`` for a Trainer built by hand; ``map(fit, items, label=...)`` — the
+experiment's independent runs (seeds, arms), in a loop or on worker processes / a Dask cluster under
+``--workers``/``--scheduler``, with the same numbers (``fit`` returns what the rest needs, draws from
+``ctx.rng_for(<item keys>)``, saves no figure; see ``context``'s docstring).
 
 A ``Claim`` that does not hold is a result: ``layerlab run`` exits 0. Only an exception is an
 error (the run is stored ``'failed'`` and the report shows the traceback). ``Claim.figure`` must

@@ -37,7 +37,8 @@ import numpy as np
 
 __all__ = [
     "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "tanh_vjp", "relu", "relu_grad", "softplus",
-    "softmax", "log_softmax", "mul_into", "sub_scaled_", "adam_direction_", "jit_enabled", "JIT_MIN",
+    "softmax", "log_softmax", "mul_into", "sub_scaled_", "lerp_", "ema_sq_", "adam_direction_", "jit_enabled",
+    "JIT_MIN",
 ]
 
 JIT_MIN = 1 << 14  # elements: smaller arrays stay on NumPy (a call costs about the same there)
@@ -163,6 +164,29 @@ def sub_scaled_(p: np.ndarray, u: np.ndarray, lr: float, u_free: bool = False) -
         np.subtract(p, lr * u, out=p)
 
 
+def lerp_(m: np.ndarray, x: np.ndarray, w: float) -> np.ndarray:
+    """m ← m + w·(x − m) in place, evaluated as torch's ``lerp_`` does (for w ≥ ½: m ← x − (1 − w)·(x − m),
+    stable); returns its scratch array, which the caller may reuse."""
+    d = x - m
+    if abs(w) < 0.5:
+        d *= w
+        m += d
+    else:
+        d *= 1.0 - w
+        np.subtract(x, d, out=m)
+    return d
+
+
+def ema_sq_(v: np.ndarray, g: np.ndarray, beta: float) -> np.ndarray:
+    """v ← β·v + ((1 − β)·g)·g in place (torch: ``v.mul_(β).addcmul_(g, g, value=1-β)``); returns its
+    scratch array, which the caller may reuse."""
+    v *= beta
+    t = (1.0 - beta) * g
+    t *= g
+    v += t
+    return t
+
+
 def adam_direction_(m: np.ndarray, v: np.ndarray, g: np.ndarray, b1: float, b2: float, t: int,
                     eps: float) -> np.ndarray:
     """One Adam step's moments, in place, and its direction, fresh (torch's formulas and order):
@@ -171,9 +195,8 @@ def adam_direction_(m: np.ndarray, v: np.ndarray, g: np.ndarray, b1: float, b2: 
     v ← β₂·v + ((1 − β₂)·g)·g;
     u = (m / (1 − β₁ᵗ)) / (√v / √(1 − β₂ᵗ) + ε).
 
-    With numba one compiled pass over the four arrays; else NumPy passes on two temporaries. Both
-    round every operation as written here (bit-identical to each other and to the chain's earlier
-    ``_lerp_``/``_ema_sq_`` form).
+    With numba one compiled pass over the four arrays; else :func:`lerp_`, :func:`ema_sq_` and NumPy
+    passes on their scratch. Both round every operation as written here (bit-identical to each other).
     """
     w = 1.0 - b1
     bc1 = 1.0 - b1 ** t
@@ -184,18 +207,9 @@ def adam_direction_(m: np.ndarray, v: np.ndarray, g: np.ndarray, b1: float, b2: 
         jit.adam(m.reshape(-1), v.reshape(-1), g.reshape(-1), out.reshape(-1), f(w), f(1.0 - w), abs(w) < 0.5,
                  f(b2), f(1.0 - b2), f(bc1), f(bc2_sqrt), f(eps))
         return out
-    d = g - m  # m ← lerp(m, g, w), as torch evaluates it (stable for w ≥ ½)
-    if abs(w) < 0.5:
-        d *= w
-        m += d
-    else:
-        d *= 1.0 - w
-        np.subtract(g, d, out=m)
-    v *= b2
-    np.multiply(g, 1.0 - b2, out=d)  # d is free again: ((1 − β₂)·g)·g
-    d *= g
-    v += d
-    np.sqrt(v, out=d)  # and again: the denominator √v/√(1 − β₂ᵗ) + ε
+    lerp_(m, g, w)
+    d = ema_sq_(v, g, b2)
+    np.sqrt(v, out=d)  # ema_sq_'s scratch is free: the denominator √v/√(1 − β₂ᵗ) + ε
     d /= bc2_sqrt
     d += eps
     out = m / bc1

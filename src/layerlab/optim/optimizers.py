@@ -84,25 +84,6 @@ def _no_state(p, hp):
     return {}
 
 
-def _lerp_(m: np.ndarray, x: np.ndarray, w: float) -> None:
-    """m ← m + w·(x − m) in place, evaluated as torch's ``lerp_`` does (stable for w ≥ ½)."""
-    d = x - m
-    if abs(w) < 0.5:
-        d *= w
-        m += d
-    else:
-        d *= 1.0 - w
-        np.subtract(x, d, out=m)
-
-
-def _ema_sq_(v: np.ndarray, g: np.ndarray, beta: float) -> None:
-    """v ← β·v + (1 − β)·g² in place (torch: ``v.mul_(β).addcmul_(g, g, value=1-β)``)."""
-    v *= beta
-    t = (1.0 - beta) * g
-    t *= g
-    v += t
-
-
 def add_l2() -> Transform:
     """Coupled weight decay (L2 regularisation): u ← u + λ·θ.
 
@@ -194,12 +175,12 @@ def scale_by_rms() -> Transform:
     def update(u, p, st, hp):
         alpha = hp["alpha"]
         v = st["square_avg"]
-        _ema_sq_(v, u, alpha)
+        kernels.ema_sq_(v, u, alpha)
         if hp["centered"]:
             ga = st.get("grad_avg")
             if ga is None:
                 ga = st["grad_avg"] = np.zeros_like(p)
-            _lerp_(ga, u, 1.0 - alpha)
+            kernels.lerp_(ga, u, 1.0 - alpha)
             avg = ga * ga
             np.subtract(v, avg, out=avg)
             np.sqrt(avg, out=avg)
@@ -222,14 +203,14 @@ def scale_by_adadelta() -> Transform:
     def update(u, p, st, hp):
         rho, eps = hp["rho"], hp["eps"]
         v, acc = st["square_avg"], st["acc_delta"]
-        _ema_sq_(v, u, rho)
+        kernels.ema_sq_(v, u, rho)
         std = v + eps
         np.sqrt(std, out=std)
         delta = acc + eps
         np.sqrt(delta, out=delta)
         delta /= std
         delta *= u
-        _ema_sq_(acc, delta, rho)
+        kernels.ema_sq_(acc, delta, rho)
         return delta
     return Transform(init, update)
 
@@ -254,8 +235,8 @@ def scale_by_adam() -> Transform:
         m, v = st["exp_avg"], st["exp_avg_sq"]
         if not hp["amsgrad"]:  # the moments and the direction in one fused kernel
             return kernels.adam_direction_(m, v, u, b1, b2, t, hp["eps"])
-        _lerp_(m, u, 1.0 - b1)
-        _ema_sq_(v, u, b2)
+        kernels.lerp_(m, u, 1.0 - b1)
+        kernels.ema_sq_(v, u, b2)
         bc1 = 1.0 - b1 ** t
         bc2_sqrt = (1.0 - b2 ** t) ** 0.5
         vmax = st.get("max_exp_avg_sq")
@@ -282,7 +263,7 @@ def scale_by_adamax() -> Transform:
     def update(u, p, st, hp):
         b1, b2 = hp["betas"]
         m, n = st["exp_avg"], st["exp_inf"]
-        _lerp_(m, u, 1.0 - b1)
+        kernels.lerp_(m, u, 1.0 - b1)
         n *= b2
         a = np.abs(u)
         a += hp["eps"]
@@ -314,8 +295,8 @@ def scale_by_nadam() -> Transform:
         mu = b1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
         mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
         st["mu_product"] = prod = st["mu_product"] * mu
-        _lerp_(m, u, 1.0 - b1)
-        _ema_sq_(v, u, b2)
+        kernels.lerp_(m, u, 1.0 - b1)
+        kernels.ema_sq_(v, u, b2)
         denom = v / bc2
         np.sqrt(denom, out=denom)
         denom += hp["eps"]

@@ -50,7 +50,7 @@ COSTS: list[tuple[str, re.Pattern]] = [  # py-spy names files relative to sys.pa
     ("periodic measurements", re.compile(r"(^|\.)_take \(.*layerlab/lab/training\.py")),
     ("metric logging", re.compile(r"(^|\.)on_(batch|epoch)_end \(.*layerlab/lab/context\.py")),
 ]
-TRAINING = re.compile(r"[(/]layerlab/train\.py|(^|\.)fit_iterations \(|[(/]layerlab/ensemble\.py")
+TRAINING = re.compile(r"[(/]layerlab/(train|ensemble|pretrain)\.py|(^|\.)fit_iterations \(")  # pretrain: the greedy fits
 EXPERIMENT = re.compile(r"[(/]layerlab/lab/experiments/(\w+)\.py")
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 

@@ -352,3 +352,29 @@ def test_fashion_is_shared_read_only_and_equals_a_fresh_load(fashion_available):
     m, s = np.float32(float(fx[i].mean())), np.float32(float(fx[i].std()))
     assert np.array_equal(xa, (fx[i] - m) / s) and np.array_equal(ya, fy[i]) and np.array_equal(xta, (fxt[j] - m) / s)
     assert xa.flags.writeable
+
+
+def test_reloadable_ships_the_loader_not_the_data():
+    """Where it was made a Reloadable gives its value without loading; pickled (as ctx.map ships an arm's
+    closure to a worker) it carries only the loader, which runs once there, at the first call."""
+    import cloudpickle
+
+    from layerlab.lab.training import Reloadable
+
+    big = np.arange(1_000_000, dtype=np.float32)
+    calls = []
+
+    def load():
+        calls.append(1)
+        return np.arange(1_000_000, dtype=np.float32)
+
+    here = Reloadable(big, load)
+    assert here() is big and not calls
+    blob = cloudpickle.dumps(lambda: here)
+    assert len(blob) < 10_000  # the 4 MB array stayed behind
+    there = cloudpickle.loads(blob)()
+    assert there.value is None
+    first = there()
+    np.testing.assert_array_equal(first, big)
+    assert there() is first  # loaded once per copy
+    assert not calls  # the copy's loader ran, not this one

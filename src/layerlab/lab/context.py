@@ -10,7 +10,8 @@ that captures ``ctx`` gets, in the worker, an *arm context*: the same seed, ``rn
 and ``trainer``, whose store calls and log messages are recorded and replayed here, in item order, after
 the map — so the store and the numbers are the same whether the arms ran here or elsewhere. An arm must
 not save figures (save them after the map returns) and must draw its randomness from ``ctx.rng_for(...)``
-keyed by the item, never from a generator shared between arms."""
+keyed by the item, never from a generator shared between arms. A large data set is better loaded in the
+worker than shipped with every item: ``lab.training.Reloadable``."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from layerlab.probes import ActivationStats
 from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab import stats
 from layerlab.lab.stats import MUCH_FASTER, NOISE_SE, much_faster, paired_lead, running_mean, tail_mean
-from layerlab.lab.training import Periodic, fashion, fit_iterations
+from layerlab.lab.training import Periodic, Reloadable, fashion, fit_iterations
 
 __all__ = [
     "BatchNormConfig", "BatchOneConfig", "norm_mlp", "percentile_drift", "batch_statistics_xhat",
@@ -339,14 +339,12 @@ def batch_norm(config: BatchNormConfig, ctx: Context) -> Result:
                          f"scales={config.scales}")
     (x, y), _ = fashion()
     x_probe = x[ctx.rng_for("probe").choice(len(x), config.n_probe, replace=False)]
-    # the arms get the training set with their closure when they run here; a worker loads it itself (the
-    # loader's per-process cache) rather than receive 60,000 images with every item
-    captured = (x, y) if ctx.executor is None else None
+    train_set = Reloadable((x, y), lambda: fashion()[0])  # a worker loads it itself
 
     def train(key) -> dict:
         """One run, key = (η, W std, seed index, network, with the percentile probe)."""
         lr, w_std, i, arm, probe = key
-        xs, ys = captured or fashion()[0]
+        xs, ys = train_set()
         return _train_bn(ctx, config, xs, ys, lr=lr, w_std=w_std, norm="batch" if arm == "BN" else None,
                          seed_index=i, x_probe=x_probe if probe else None)
 
@@ -578,13 +576,12 @@ def batch_one(config: BatchOneConfig, ctx: Context) -> Result:
     # 12b: a small LayerNorm network trained at batch size 1, and the same network without normalisation
     ev = ctx.rng_for("held-out").choice(len(xt), config.n_eval, replace=False)
     xe, ye = xt[ev], yt[ev]
-    # the arms get the training set with their closure when they run here; a worker loads it itself
-    captured = (x, y) if ctx.executor is None else None
+    train_set = Reloadable((x, y), lambda: fashion()[0])
 
     def train(arm) -> dict:
         """One network (label, normalisation) trained at batch size 1: held-out loss curve and losses."""
         label, norm = arm
-        xs, ys = captured or fashion()[0]
+        xs, ys = train_set()
         model = norm_mlp(sizes, config.activation, config.w_std, ctx.rng_for("w", "net"), norm=norm)
         held = _HeldOut(xe, ye, config.eval_every)
         out = fit_iterations(ctx, model, optim.SGD(model.parameters(), lr=config.lr), xs, ys, config.iterations, 1,

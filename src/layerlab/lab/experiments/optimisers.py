@@ -48,7 +48,7 @@ from layerlab import optim
 from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab.stats import (MUCH_FASTER, NOISE_SE, accuracy, format_lead, format_mean_se, much_faster,
                                 much_faster_holds, paired_lead, running_mean, tail_mean)
-from layerlab.lab.training import Periodic, fashion, fit_iterations, mlp
+from layerlab.lab.training import Periodic, Reloadable, fashion, fit_iterations, mlp
 
 __all__ = ["OptimisersConfig", "run_optimisers", "OPTIMISERS", "ADAPTIVE", "make_optimiser", "grid_lrs",
            "failed", "choose_lr", "runs_of", "tails_by_seed", "check_much_faster", "check_lead", "check_decays",
@@ -273,14 +273,12 @@ def run_optimisers(config: OptimisersConfig, ctx: Context) -> Result:
     records: list[dict] = []
     curves: dict[tuple[str, int, float], list[float]] = {}
     eff_series: dict[tuple[str, int, float], list[tuple[int, float]]] = {}
-    # the arms get the training set with their closure when it is small or they run here; a worker loads a
-    # Fashion-MNIST-sized set itself (the loader's per-process cache) rather than receive it with every item
-    captured = (x, y) if ctx.executor is None or len(x) <= 10_000 else None
+    train_set = Reloadable((x, y), lambda: fashion(config.n_train, config.n_test, rng=ctx.rng_for("data"))[0])
 
     def one_run(item) -> dict:
         """One (optimiser, η, seed) run: its record, loss curve, effective-step series and test accuracy."""
         label, lr, seed, grid = item
-        xs, ys = captured or fashion(config.n_train, config.n_test, rng=ctx.rng_for("data"))[0]
+        xs, ys = train_set()
         model = mlp(sizes, "tanh", "lecun_normal", ctx.rng_for("weights", seed))
         opt = make_optimiser(label, model.parameters(), lr)
         cbs = [EffectiveStep(opt, _STATE_KEY[label], every)] if label in _STATE_KEY else []

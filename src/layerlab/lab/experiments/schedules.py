@@ -55,7 +55,7 @@ from layerlab import data, nn, optim
 from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab.stats import (MUCH_FASTER, NOISE_SE, accuracy, format_lead, format_mean_se, mean_se, much_faster,
                                 much_faster_holds, paired_lead, running_mean, tail_mean)
-from layerlab.lab.training import fashion, fit_iterations, mlp
+from layerlab.lab.training import Reloadable, fashion, fit_iterations, mlp
 from layerlab.train import Callback
 
 __all__ = ["SchedulesConfig", "run_schedules", "SCHEDULES", "DECAYING", "make_scheduler", "schedule_curve",
@@ -269,15 +269,13 @@ def run_schedules(config: SchedulesConfig, ctx: Context) -> Result:
     else:
         etas = {"set": float(config.lr)}
 
-    # the arms get the training set with their closure when it is small or they run here; a worker loads a
-    # Fashion-MNIST-sized set itself (the loader's per-process cache) rather than receive it with every item
-    captured = (x, y) if ctx.executor is None or len(x) <= 10_000 else None
+    train_set = Reloadable((x, y), lambda: fashion(config.n_train, config.n_test, rng=ctx.rng_for("data"))[0])
 
     def one_run(item):
         """One (η₀ condition, seed, schedule) run: its record and its loss curve."""
         cond, s, name = item
         lr0 = etas[cond]
-        xs, ys = captured or fashion(config.n_train, config.n_test, rng=ctx.rng_for("data"))[0]
+        xs, ys = train_set()
         model = mlp(sizes, "tanh", "lecun_normal", ctx.rng_for("weights", s))
         opt = optim.SGD(model.parameters(), lr=lr0, momentum=config.momentum)
         sched = make_scheduler(name, opt, lr0, n)

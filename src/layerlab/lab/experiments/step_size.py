@@ -48,7 +48,7 @@ from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab.setups import PLACEHOLDER_LR, notes_fashion_model
 from layerlab.lab.stats import (NOISE_SE, format_lead, format_mean_se, mean_se, paired_lead, running_mean, steps_to,
                                 tail_mean)
-from layerlab.lab.training import fashion, fit_iterations
+from layerlab.lab.training import Reloadable, fashion, fit_iterations
 from layerlab.train import Callback
 
 __all__ = [
@@ -386,12 +386,7 @@ def run(config: StepSizeConfig, ctx: Context) -> Result:
     n_long = config.long_factor * n
     step = grid_step(lrs)
 
-    # the arms get the training set with their closure when they run here; a worker loads it itself (the
-    # loader's per-process cache) rather than receive 60,000 images with every item
-    captured = (x, y) if ctx.executor is None else None
-
-    def train_set():
-        return captured or fashion()[0]
+    train_set = Reloadable((x, y), lambda: fashion()[0])  # a worker loads it itself
 
     def fit(lr: float, s: int, iterations: int, stop: bool, tag: str = ""):
         xs, ys = train_set()

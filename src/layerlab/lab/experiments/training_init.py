@@ -38,7 +38,7 @@ from layerlab import optim
 from layerlab.probes import ActivationStats
 from layerlab.lab import Claim, Context, Result, experiment, figures
 from layerlab.lab.stats import MUCH_FASTER, much_faster, steps_to, tail_mean, unit_fractions
-from layerlab.lab.training import fashion, fit_iterations, mlp
+from layerlab.lab.training import Reloadable, fashion, fit_iterations, mlp
 
 __all__ = [
     "PlateauConfig", "DeepReluConfig", "plateau_length", "curve_measures", "check_plateau", "check_falls_at_once",
@@ -221,14 +221,13 @@ def plateau(config: PlateauConfig, ctx: Context) -> Result:
             saturation[inputs, label] = [u["saturated"] for u in
                                          unit_fractions(model, data[inputs][:config.n_saturation])]
 
-    # the arms get the training sets with their closure when they run here; a worker loads them itself (the
-    # loader's per-process cache) rather than receive 60,000 images with every item
-    captured = data if ctx.executor is None else None
+    kinds = tuple(data)  # the loader must not close over the arrays themselves
+    inputs_of = Reloadable(data, lambda: {k: fashion(standardize=k == STANDARDISED)[0][0] for k in kinds})
 
     def train(item) -> dict:
         """One (inputs, η, initialisation, seed) run: its losses and where it diverged."""
         inputs, lr, label, s = item
-        xs = captured[inputs] if captured else fashion(standardize=inputs == STANDARDISED)[0][0]
+        xs = inputs_of()[inputs]
         # the same initial weights and the same mini-batches under every condition
         model = mlp(sizes, "tanh", inits[label], ctx.rng_for("weights", label, s))
         with np.errstate(all="ignore"):  # a diverging run overflows before the NaN guard stops it
@@ -415,13 +414,13 @@ def deep_relu(config: DeepReluConfig, ctx: Context) -> Result:
     (x, y), _ = fashion()
     sizes = [784, 100] + [50] * 6 + [10]
     inits = {XAVIER: "lecun_normal", HE: "he_normal"}
-    captured = (x, y) if ctx.executor is None else None  # as in training_init: a worker loads the set itself
+    train_set = Reloadable((x, y), lambda: fashion()[0])
 
     def train(item) -> dict:
         """One (η index, η, seed, initialisation) run: its losses, where it diverged, and (η index 0, seed 0)
         the spread of each layer's activations at the first and the last step."""
         k, lr, s, label = item
-        xs, ys = captured or fashion()[0]
+        xs, ys = train_set()
         model = mlp(sizes, "relu", inits[label], ctx.rng_for("weights", label, s))
         cbs = []
         if k == 0 and s == 0:  # the spread of each layer's activations, first and last step

@@ -19,6 +19,10 @@ Two numbers per configuration:
   ``_observe``, the statistics of a forward hook) per step, as a % of a probe-free step —
   a lower bound of the overhead that is far less noisy on a shared machine.
 
+The probes' counting loops (histogram bins, gradient signs: ``layerlab/probes/_loops.py``) are
+compiled with numba like the training kernels; ``LAYERLAB_JIT=0`` measures the NumPy paths instead
+(the header says which ran).
+
 Not a test: timings depend on the machine. The target (issue [perf]): ActivationStats +
 GradientStats at their default sampling cost ≤ 5 % of a step.
 """
@@ -115,7 +119,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
     configs = {k: v for k, v in CONFIGS.items() if not args.only or k in args.only or k == "none"}
-    time_fit(CONFIGS["none"], 5)  # warm-up
+    time_fit(CONFIGS["all four (every=1)"], 5)  # warm-up: BLAS, the compiled kernels (numba's first load or compile)
     fit = {name: [] for name in configs}
     inside = {name: [] for name in configs}
     for _ in range(args.repeats):  # a round: no probes first, then each configuration
@@ -125,7 +129,10 @@ def main() -> None:
             inside[name].append(p)
     base = fit["none"]
     step = statistics.median(base)
-    print(f"{args.repeats} rounds of {args.steps} steps, {args.threads} BLAS thread(s); CPU time")
+    from layerlab.kernels import jit_enabled
+
+    print(f"{args.repeats} rounds of {args.steps} steps, {args.threads} BLAS thread(s); CPU time; compiled loops "
+          + ("on (numba)" if jit_enabled() else "off (NumPy)"))
     print(f"{'probes':26s} {'ms/step':>8s} {'overhead (min–max)':>24s} {'in probes':>10s}")
     for name in configs:
         ms = statistics.median(fit[name]) * 1e3

@@ -1,12 +1,15 @@
 """The probes' fast statistics equal the plain NumPy computation, entry for entry.
 
 ActivationStats and GradientStats compute their statistics with reused work arrays, one
-single-kth partition per order statistic and a chunked bincount (see probes/activations.py,
-probes/gradients.py). These tests check every reported number against the obvious NumPy
-expression on random float32/float64 inputs of several shapes, and on the edge cases: a
-constant tensor, NaN/Inf entries, one entry, sizes around the histogram's chunk.
+single-kth partition per order statistic, and counting loops (histogram bins, per-row signs)
+that are compiled when numba is on and a chunked bincount / bool masks otherwise (see
+probes/activations.py, probes/gradients.py, probes/_loops.py). These tests check every reported
+number against the obvious NumPy expression on random float32/float64 inputs of several shapes,
+and on the edge cases: a constant tensor, NaN/Inf entries, one entry, sizes around the
+histogram's chunk; and the compiled counting loops against the NumPy path, integer for integer.
 """
 
+import importlib.util
 import math
 
 import numpy as np
@@ -15,7 +18,9 @@ import pytest
 import layerlab as ll
 from layerlab import nn
 from layerlab.probes import ActivationStats, GradientStats, sign_agreement
-from layerlab.probes.activations import _CHUNK, _percentiles
+from layerlab.probes._loops import CHUNK as _CHUNK
+from layerlab.probes._loops import bin_counts, sign_counts
+from layerlab.probes.activations import _percentiles
 from layerlab.probes.base import Scratch
 
 SHAPES = [(1, 1), (1, 7), (5, 1), (3, 5), (17, 33), (64, 130), (2, 3, 4, 5), (256, 500)]
@@ -190,6 +195,55 @@ def test_histogram_of_float32_values_near_the_largest_float():
     assert counts.tolist() == [1, 1, 1, 2]
 
 
+needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_bin_counts_equal_the_numpy_path(dtype):
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(3 * _CHUNK + 11) * 2).astype(dtype)
+    x[::17] = np.round(x[::17] * 4) / 4  # entries on bin edges
+    x[5:9] = [np.nan, np.inf, -np.inf, 0.7]
+    finite = x[np.isfinite(x)]
+    ranges = [(-1.0, 1.0), (0.7, 1.3),  # 0.7 is not a float32: the edge is compared in the data's dtype
+              (float(finite.min()), float(finite.max())), (-3.0, 0.1), (1e-3, 2e-3)]
+    for lo, hi in ranges:
+        for bins in (1, 7, 50):
+            want = bin_counts(finite, lo, hi, bins, compiled=False)
+            got = bin_counts(finite, lo, hi, bins, compiled=True)
+            assert got.dtype == np.intp and got.shape == (bins,)
+            np.testing.assert_array_equal(got, want, err_msg=f"{lo, hi, bins}")
+            np.testing.assert_array_equal(got, ref_histogram(finite, lo, hi, bins), err_msg=f"{lo, hi, bins}")
+            np.testing.assert_array_equal(bin_counts(x, lo, hi, bins, compiled=True), got)  # NaN/Inf: not counted
+    # float32 data whose range exceeds float32: the NumPy path in float64, whatever is asked
+    big = np.array([-3e38, 0.0, 3e38], np.float32)
+    lo, hi = float(big[0]), float(big[-1])
+    np.testing.assert_array_equal(bin_counts(big, lo, hi, 4, compiled=True),
+                                  np.histogram(big.astype(np.float64), bins=4)[0])
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (500, 784), (2, 40000)])
+def test_compiled_sign_counts_equal_the_numpy_path(shape):
+    rng = np.random.default_rng(shape[1])
+    g = rng.standard_normal(shape).astype(np.float32)
+    g[rng.random(shape) < 0.3] = 0.0
+    g.reshape(-1)[::11] = np.nan
+    for a in (g, g.astype(np.float64), np.asfortranarray(g)):
+        want = sign_counts(a, compiled=False)
+        got = sign_counts(a, compiled=True)
+        for w, c in zip(want, got):
+            assert c.dtype == np.intp
+            np.testing.assert_array_equal(c, w)
+        np.testing.assert_array_equal(got[0], np.count_nonzero(a > 0, axis=1))
+        for compiled in (True, False):  # |g| written on the way, as np.abs
+            out = np.full(a.shape, 7.0, a.dtype)
+            both = sign_counts(a, abs_out=out, compiled=compiled)
+            assert all(np.array_equal(x, y) for x, y in zip(both, want))
+            assert out.tobytes() == np.abs(a).tobytes()
+
+
 # -- gradients -------------------------------------------------------------------------------------
 
 def ref_sign_agreement(g):
@@ -246,6 +300,29 @@ def test_gradient_statistics_equal_numpy():
         if g.ndim == 2:
             want = ref_sign_agreement(g)
             assert (got[f"{key}/sign_agree"], got[f"{key}/one_sign"]) == pytest.approx(want, rel=1e-12), name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_statistics_of_a_large_layer_equal_numpy(dtype):
+    """A weight gradient of 60,000 entries takes the one-pass |g| and sign counts (compiled with numba)."""
+    model = nn.Sequential(nn.Linear(300, 200, rng=0, dtype=dtype))
+    g = np.random.default_rng(4).standard_normal((200, 300)).astype(dtype)
+    g[g < -1.5] = 0.0
+    g[5] = np.abs(g[5])
+    g[7] = 0.0
+    g[9, 3] = np.nan
+    model[0].weight.grad = g
+    model[0].bias.grad = np.ones(200, dtype)
+    probe = GradientStats(model)
+    for step in (0, 1):  # the second call reuses the work arrays
+        probe.record(step)
+        got = probe.keyed()
+        assert same(got["0/weight/grad/mean_abs"], np.abs(g).mean())
+        want = ref_sign_agreement(g)
+        assert (got["0/weight/grad/sign_agree"], got["0/weight/grad/one_sign"]) == pytest.approx(want, rel=1e-12)
+        assert same(got["0/weight/grad/sign_agree"], sign_agreement(g)[0])
+    assert [r["stat"] for r in probe.records if r["step"] == 1 and r["layer"] == "0"][:5] == [
+        "norm", "mean_abs", "sign_agree", "one_sign", "norm"]  # the order of the records is kept
 
 
 # -- work arrays --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import nonnegative_int, positive_int
+from ._loops import bin_counts
 from .base import Probe, can_die, is_activation, saturation_range
 
 __all__ = ["ActivationStats"]
@@ -53,7 +54,6 @@ def _percentiles(v: np.ndarray, qs, overwrite: bool = False) -> list[float]:
     return out
 
 
-_CHUNK = 1 << 16  # histogram entries binned per pass (bounds the index work arrays to 768 kB)
 _MOMENT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -360,33 +360,8 @@ class ActivationStats(Probe):
                 lo, hi = vmin - half, vmax + half
         else:
             lo, hi = rng
-            if vmin < lo or vmax > hi:
-                vals = vals[(vals >= lo) & (vals <= hi)]
-        bins = self.bins
-        dt = vals.dtype if vals.dtype.kind == "f" else np.dtype(np.float64)
-        if hi - lo > float(np.finfo(dt).max):  # v − lo would overflow the data's dtype (float32 near ±3e38)
-            dt = np.dtype(np.float64)
-        # bin index ⌊(v − lo)·bins/(hi − lo)⌋ in dtype dt: v ≥ lo here, so it is ≥ 0 and truncation
-        # is the floor; v = hi (or a rounding just above bins − 1) goes to the last bin. The index
-        # goes to intp work arrays through int32 (float32 -> int32 is a vectorised cast, ~5× faster
-        # than float32 -> int64; np.bincount would turn int32 into a fresh intp copy), a chunk at
-        # a time to bound the work arrays.
-        lo_t, scale = dt.type(lo), dt.type(bins / (hi - lo))
-        counts = np.zeros(bins + 1, np.intp)
-        for start in range(0, vals.size, _CHUNK):
-            v = vals[start:start + _CHUNK]
-            t = np.subtract(v, lo_t, out=self._scratch.get("h", dt, v.size), dtype=dt)
-            t *= scale
-            idx32 = self._scratch.get("i", np.int32, v.size)
-            np.copyto(idx32, t, casting="unsafe")  # float -> int truncates, as astype
-            idx = self._scratch.get("i", np.intp, v.size)
-            np.copyto(idx, idx32)
-            c = np.bincount(idx, minlength=bins + 1)
-            counts[:bins] += c[:bins]
-            counts[bins] += c[bins:].sum()
-        counts[bins - 1] += counts[bins]
-        counts = counts[:bins].copy()
-        self._hists.setdefault(self.step, {})[(layer, kind)] = (counts, self._edges(lo, hi, bins, rng is not None))
+        counts = bin_counts(vals, lo, hi, self.bins, self._scratch, span=(vmin, vmax))
+        self._hists.setdefault(self.step, {})[(layer, kind)] = (counts, self._edges(lo, hi, self.bins, rng is not None))
 
     def _edges(self, lo: float, hi: float, bins: int, fixed: bool) -> np.ndarray:
         """np.linspace(lo, hi, bins + 1); a fixed range's edges are computed once and copied."""

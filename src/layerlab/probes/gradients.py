@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ._loops import sign_counts
 from .base import Probe
 
 __all__ = ["GradientStats", "sign_agreement", "grad_norm"]
@@ -43,15 +44,19 @@ def sign_agreement(grad, *, work: np.ndarray | None = None) -> tuple[float, floa
         have one sign. Units whose gradients are all 0 (e.g. a dead ReLU unit) are left out
         of both; (nan, nan) when every unit is such.
 
-    ``work``: optional bool array of ``grad.size`` entries to hold the sign masks (a probe
-    passes the same one at every call, saving an allocation).
+    ``work``: optional bool array of ``grad.size`` entries to hold the sign masks of the NumPy
+    path (a probe passes the same one at every call, saving an allocation); a float32/float64
+    gradient of at least ``kernels.JIT_MIN`` entries is counted by one compiled pass instead
+    when numba is on (:func:`~layerlab.probes._loops.sign_counts`: the same counts).
     """
     g = np.asarray(getattr(grad, "data", grad))
     if g.ndim != 2:
         raise ValueError(f"sign_agreement: expected a weight gradient of shape (out, in), got shape {g.shape}")
-    mask = np.empty(g.shape, np.bool_) if work is None else work.reshape(g.shape)
-    pos = _row_counts(np.greater(g, 0, out=mask))
-    neg = _row_counts(np.less(g, 0, out=mask))
+    return _agreement(*sign_counts(g, work))
+
+
+def _agreement(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
+    """(agree, one_sign) of :func:`sign_agreement` from each unit's counts of positive and negative entries."""
     nz = pos + neg
     has = nz > 0
     k = int(np.count_nonzero(has))
@@ -60,14 +65,6 @@ def sign_agreement(grad, *, work: np.ndarray | None = None) -> tuple[float, floa
     agree = float(np.sum(np.maximum(pos, neg)[has] / nz[has])) / k
     one = int(np.count_nonzero(((pos == 0) | (neg == 0)) & has)) / k
     return agree, one
-
-
-def _row_counts(mask: np.ndarray) -> np.ndarray:
-    """The number of True entries of each row of a 2-D bool array, as intp: the bytes summed
-    in an int16 (int32 for rows of 2¹⁵ entries or more) accumulator, ~3× faster than
-    ``np.count_nonzero(mask, axis=1)``."""
-    acc = np.int16 if mask.shape[1] < 2**15 else np.int32
-    return mask.view(np.uint8).sum(axis=1, dtype=acc).astype(np.intp)
 
 
 class GradientStats(Probe):
@@ -118,13 +115,23 @@ class GradientStats(Probe):
                 continue
             g = np.asarray(getattr(g, "data", g))
             norm = grad_norm(g)
-            stats = {"norm": norm, "mean_abs": self._mean_abs(g)}
+            if g.ndim == 2 and g.size and g.dtype.kind == "f" and g.flags.c_contiguous:
+                # |g| (for its mean) and the sign counts of each unit in one pass over g
+                a = self._scratch.get("abs", g.dtype, g.size).reshape(g.shape)
+                counts = sign_counts(g, self._scratch.get("mask", np.bool_, g.size), abs_out=a)
+                mean_abs = float(a.mean())
+            else:
+                counts = None
+                mean_abs = self._mean_abs(g)
+            stats = {"norm": norm, "mean_abs": mean_abs}
             key = (pname, g.ndim)
             prev = prev_norm.get(key)
             if prev is not None:
                 stats["ratio_prev"] = norm / prev if prev > 0 else (math.inf if norm > 0 else math.nan)
             prev_norm[key] = norm
-            if g.ndim == 2:
+            if counts is not None:
+                stats["sign_agree"], stats["one_sign"] = _agreement(*counts)
+            elif g.ndim == 2:
                 stats["sign_agree"], stats["one_sign"] = sign_agreement(
                     g, work=self._scratch.get("mask", np.bool_, g.size))
             self._emit(step, layer, f"{pname}/grad", stats)

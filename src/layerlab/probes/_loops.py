@@ -109,10 +109,8 @@ def sign_counts(g: np.ndarray, work: np.ndarray | None = None, *, abs_out: np.nd
     if compiled and g.dtype in _FLOATS:
         pos = np.empty(g.shape[0], np.intp)
         neg = np.empty(g.shape[0], np.intp)
-        if abs_out is None:
-            _compiled().sign_counts(g, pos, neg)
-        else:
-            _compiled().abs_sign_counts(g, pos, neg, abs_out)
+        keep = abs_out is not None
+        _compiled().sign_counts(g, pos, neg, abs_out if keep else np.empty((1, 1), g.dtype), keep)
         return pos, neg
     if abs_out is not None:
         np.abs(g, out=abs_out)
@@ -157,8 +155,9 @@ def _bin_counts_loop(v, lo, hi, scale, far, counts, idx):
         counts[0, idx[i]] += 1
 
 
-def _sign_counts_loop(g, pos, neg):
-    """pos[i] = #(g[i, j] > 0), neg[i] = #(g[i, j] < 0) over j."""
+def _sign_counts_loop(g, pos, neg, a, keep_abs):
+    """pos[i] = #(g[i, j] > 0), neg[i] = #(g[i, j] < 0) over j; and, if ``keep_abs``, a[i, j] = |g[i, j]| in
+    the same pass."""
     for i in range(g.shape[0]):
         p = 0
         n = 0
@@ -166,20 +165,8 @@ def _sign_counts_loop(g, pos, neg):
             x = g[i, j]
             p += x > 0
             n += x < 0
-        pos[i] = p
-        neg[i] = n
-
-
-def _abs_sign_counts_loop(g, pos, neg, a):
-    """:func:`_sign_counts_loop`, and a[i, j] = |g[i, j]| in the same pass."""
-    for i in range(g.shape[0]):
-        p = 0
-        n = 0
-        for j in range(g.shape[1]):
-            x = g[i, j]
-            p += x > 0
-            n += x < 0
-            a[i, j] = abs(x)
+            if keep_abs:
+                a[i, j] = abs(x)
         pos[i] = p
         neg[i] = n
 
@@ -191,7 +178,6 @@ class _Compiled:
         jit = numba.njit(cache=True, nogil=True, error_model="numpy")
         self.bin_counts = jit(_bin_counts_loop)
         self.sign_counts = jit(_sign_counts_loop)
-        self.abs_sign_counts = jit(_abs_sign_counts_loop)
 
 
 _COMPILED = None

@@ -38,7 +38,7 @@ import numpy as np
 __all__ = [
     "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "tanh_vjp", "relu", "relu_grad", "softplus",
     "softmax", "log_softmax", "mul_into", "sub_scaled_", "lerp_", "ema_sq_", "adam_direction_", "jit_enabled",
-    "JIT_MIN",
+    "compile_loop", "JIT_MIN",
 ]
 
 JIT_MIN = 1 << 14  # elements: smaller arrays stay on NumPy (a call costs about the same there)
@@ -291,15 +291,24 @@ _JIT_UNSET = object()
 _JIT = _JIT_UNSET
 
 
-class _Compiled:
-    """The loops above compiled by numba (``nogil``: other Python threads run meanwhile)."""
+def compile_loop(fn):
+    """``fn`` compiled by numba as every compiled loop of layerlab is (here and in ``probes._loops``): cached
+    on disk, ``nogil`` (other Python threads run meanwhile), NumPy's error model, no fast-math (the same
+    float operations, in the same order, as written). Compilation happens at the first call; numba must be
+    installed (see :func:`jit_enabled`)."""
+    import numba
 
-    def __init__(self, numba):
-        jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-        self.tanh = jit(_tanh_loop)
-        self.tanh_vjp = jit(_tanh_vjp_loop)
-        self.sub_scaled = jit(_sub_scaled_loop)
-        self.adam = jit(_adam_loop)
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+class _Compiled:
+    """The loops above, compiled."""
+
+    def __init__(self):
+        self.tanh = compile_loop(_tanh_loop)
+        self.tanh_vjp = compile_loop(_tanh_vjp_loop)
+        self.sub_scaled = compile_loop(_sub_scaled_loop)
+        self.adam = compile_loop(_adam_loop)
 
 
 def _jit():
@@ -309,11 +318,11 @@ def _jit():
         _JIT = None
         if os.environ.get("LAYERLAB_JIT", "1") != "0":
             try:
-                import numba
+                import numba  # noqa: F401
             except ImportError:
                 pass
             else:
-                _JIT = _Compiled(numba)
+                _JIT = _Compiled()
     return _JIT
 
 

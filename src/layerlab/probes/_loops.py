@@ -22,9 +22,11 @@ compiled path — never at ``import layerlab``.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from ..kernels import JIT_MIN, jit_enabled
+from ..kernels import JIT_MIN, compile_loop, jit_enabled
 
 __all__ = ["bin_counts", "sign_counts", "CHUNK"]
 
@@ -171,24 +173,14 @@ def _sign_counts_loop(g, pos, neg, a, keep_abs):
         neg[i] = n
 
 
-class _Compiled:
-    """The loops above compiled by numba (no fast-math: the same float operations as the NumPy path)."""
-
-    def __init__(self, numba):
-        jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-        self.bin_counts = jit(_bin_counts_loop)
-        self.sign_counts = jit(_sign_counts_loop)
-
-
 _COMPILED = None
 
 
-def _compiled() -> _Compiled:
-    """The compiled loops; numba is imported (and the loops compiled or loaded from its disk cache) at
-    the first call."""
+def _compiled():
+    """The loops above compiled (:func:`~layerlab.kernels.compile_loop`: no fast-math, the same float
+    operations as the NumPy path); numba is imported at the first call."""
     global _COMPILED
     if _COMPILED is None:
-        import numba
-
-        _COMPILED = _Compiled(numba)
+        _COMPILED = SimpleNamespace(bin_counts=compile_loop(_bin_counts_loop),
+                                    sign_counts=compile_loop(_sign_counts_loop))
     return _COMPILED

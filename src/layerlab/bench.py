@@ -24,7 +24,9 @@ framework), started with the same thread count for BLAS, OpenMP and ``torch.set_
 After a warm-up the parent lets the workers run in turn — A, B, A, B, … — a round of
 ``steps`` steps each, so that a burst of load from other processes hits both sides of a
 pair. The table shows the median samples/s of each side, the median over the pairs of
-the ratio layerlab / peer and its min–max, and each worker's peak RSS (the high-water mark
+the ratio layerlab / peer with its 95% confidence interval (the sign test's, from the pairs'
+order statistics: a target inside it is within the run's noise) and its min–max, and each worker's
+peak RSS (the high-water mark
 of a process that ran only that framework, imports included: torch's import alone is about
 180 MB). On a shared machine absolute samples/s move with the load; the ratios measured
 side by side in one run are what counts. The thread count and the load average (before and
@@ -42,7 +44,9 @@ with other processes still weigh on both).
 The roofline: the peer ``gemm`` runs only the workload's matrix products (forward, and in training the
 weight and input gradients) on the same shapes, into preallocated outputs — the least any CPU framework
 must do per step. Measured in the same A/B rounds, its ratio is the fraction of that GEMM bound layerlab
-reaches (``gemm_flops`` gives the FLOP count, for a rate).
+reaches (``gemm_flops`` gives the FLOP count, for a rate). At 2 threads a single pair of W1 rounds against
+it moves by ±20% on a shared VM, so W1 runs at least 41 pairs, as W5 does (the median's interval is then
+about ±5%).
 
 PyTorch is a dev extra, not a dependency: it is imported only inside a torch worker, and
 ``--vs torch`` without it installed stops with a message.
@@ -89,12 +93,13 @@ class Workload:
     min_steps: int = 2      # the fewest steps in a round that --steps' default picks
     step_multiple: int = 1  # --steps' default is a multiple of this (W5: the probes' sampling period, 10)
     round_seconds: float = 0.25  # --steps' default: a round of the slower side lasts about this long (W5: 1 s)
-    min_rounds: int = 1     # at least this many A/B pairs, whatever --repeat says (W5: 41)
+    min_rounds: int = 1     # at least this many A/B pairs, whatever --repeat says (W1, W5: 41)
 
 
 _W1 = (784, 500, 500, 500, 10)
 WORKLOADS = {
-    "W1": Workload("W1", "784-500-500-500-10 tanh, CE, SGD η=0.5, batch 256 — training", _W1, "tanh", "xavier", 256),
+    "W1": Workload("W1", "784-500-500-500-10 tanh, CE, SGD η=0.5, batch 256 — training", _W1, "tanh", "xavier", 256,
+                   min_rounds=41),
     "W2": Workload("W2", "784-7×(100, BatchNorm, sigmoid)-10, SGD momentum 0.9, batch 60 — training",
                    (784,) + (100,) * 7 + (10,), "sigmoid", "xavier", 60, "momentum", 0.1, batchnorm=True),
     "W3": Workload("W3", "784-100-6×50-10 ReLU, He init, Adam, batch 128 — training",
@@ -712,6 +717,23 @@ def _rounds(a: _Worker, b: _Worker, steps: int, repeat: int) -> np.ndarray:
     return out / steps
 
 
+def median_ci(values, level: float = 0.95) -> tuple[float, float] | None:
+    """Distribution-free confidence interval of the median of ``values`` (independent draws): the order
+    statistics x₍ₖ₎ and x₍ₙ₊₁₋ₖ₎ with the largest k such that P(B ≤ k − 1) ≤ (1 − level)/2, B ~ Binomial(n, ½)
+    (the sign test's interval; its coverage is at least ``level``). None when n is too small for one (n < 6
+    at 95%)."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    j = np.arange(1, n + 1)
+    ok = j[binom.cdf(j - 1, n, 0.5) <= (1.0 - level) / 2]
+    if not len(ok):
+        return None
+    k = int(ok.max())
+    return float(x[k - 1]), float(x[n - k])
+
+
 def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25, least: int = 2, multiple: int = 1) -> int:
     """Steps per round so that a round of the slower side takes about ``budget`` seconds, at least ``least``
     (W6's 40: a round of an end-to-end run spans its per-step variation, an epoch's end now and then), a
@@ -762,8 +784,8 @@ def _measure(workload: str, peers: list[str], args) -> list[dict]:
             rows.append({
                 "workload": workload, "peer": p, "batch": w.batch, "steps_per_round": steps, "rounds": repeat,
                 "layerlab_samples_s": float(np.median(w.batch / ta)), "peer_samples_s": float(np.median(w.batch / tb)),
-                "ratio_median": float(np.median(ratio)), "ratio_min": float(ratio.min()),
-                "ratio_max": float(ratio.max()), "layerlab_s_per_step": ta.tolist(), "peer_s_per_step": tb.tolist(),
+                "ratio_median": float(np.median(ratio)), "ratio_ci95": median_ci(ratio),
+                "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()), "layerlab_s_per_step": ta.tolist(), "peer_s_per_step": tb.tolist(),
                 "layerlab_cpu_s_per_step": ca.tolist(), "peer_cpu_s_per_step": cb.tolist(),
                 "cpu_ratio_median": float(np.median(cb / ca)),
                 "load_before": load0, "load_after": os.getloadavg(), "target": TARGETS.get((workload, p)),
@@ -815,7 +837,7 @@ def _memory(row: dict) -> str:
 
 
 def _pairs(rows: list[dict], meta: dict) -> str:
-    """The number of A/B pairs of the rows: ``--repeat``, and the rows that ran more (W5's ``min_rounds``)."""
+    """The number of A/B pairs of the rows: ``--repeat``, and the rows that ran more (W1's and W5's ``min_rounds``)."""
     more = {f"{r['workload']} {r['rounds']}" for r in rows if r["rounds"] != meta["repeat"]}
     return f"{meta['repeat']}" + (f" ({', '.join(sorted(more))})" if more else "")
 
@@ -829,19 +851,21 @@ def _table(rows: list[dict], meta: dict):
                         f"{meta['load_after'][0]:.2f} after; {_pairs(rows, meta)} A/B pairs per row; compiled kernels "
                         f"{'on (numba)' if meta['jit'] else 'off (NumPy; LAYERLAB_JIT=0 or no numba)'}",
                   title_justify="left")
-    for col in ("workload", "peer", "layerlab samples/s", "peer samples/s", "ratio (median)", "min–max", "target",
-                "peak RSS layerlab / peer"):
+    for col in ("workload", "peer", "layerlab samples/s", "peer samples/s", "ratio (median)", "95% CI", "min–max",
+                "target", "peak RSS layerlab / peer"):
         table.add_column(col, justify="left" if col in ("workload", "peer", "target") else "right")
     for r in rows:
         peer = {"layerlab-noprobes": "Trainer, no probes", "gemm": "GEMM bound"}.get(r["peer"], r["peer"])
         ratio = f"{r['ratio_median']:.2f}×"
         if r["peer"] == "gemm":
-            ratio = f"{100 * r['ratio_median']:.0f}% of it  " + ratio
+            ratio = f"{100 * r['ratio_median']:.1f}% of it  " + ratio
         if r["peer"] == "layerlab-noprobes":  # what the probes cost: wall clock (the verdict), and CPU time
             ratio = (f"probes {100 * (1 / r['ratio_median'] - 1):+.1f}% "
                      f"(CPU {100 * (1 / r['cpu_ratio_median'] - 1):+.1f}%)  " + ratio)
+        ci = r.get("ratio_ci95")
         table.add_row(r["workload"], peer, f"{r['layerlab_samples_s']:,.0f}", f"{r['peer_samples_s']:,.0f}", ratio,
-                      f"{r['ratio_min']:.2f}–{r['ratio_max']:.2f}", _verdict(r), _memory(r))
+                      f"{ci[0]:.2f}–{ci[1]:.2f}" if ci else "-", f"{r['ratio_min']:.2f}–{r['ratio_max']:.2f}",
+                      _verdict(r), _memory(r))
     return table
 
 
@@ -869,7 +893,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--vs", action="append", choices=list(PEERS), default=None,
                    help="peer to compare with (repeatable; default: torch when installed, numpy, and gemm: the "
                         "workload's GEMMs alone, whose ratio is the fraction of the GEMM bound layerlab reaches)")
-    p.add_argument("--repeat", type=int, default=11, help="A/B pairs of rounds (default 11; W5: at least 41)")
+    p.add_argument("--repeat", type=int, default=11, help="A/B pairs of rounds (default 11; W1, W5: at least 41)")
     p.add_argument("--steps", type=int, default=0,
                    help="steps per round (default: about 0.25 s of the slower side per round; at least 40 for W6; "
                         "W5: about 1 s, at least 40, whole sampling periods of 10)")

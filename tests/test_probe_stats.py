@@ -19,7 +19,8 @@ import layerlab as ll
 from layerlab import nn
 from layerlab.probes import ActivationStats, GradientStats, sign_agreement
 from layerlab.probes._loops import CHUNK as _CHUNK
-from layerlab.probes._loops import bin_counts, sign_counts
+from layerlab.kernels import JIT_MIN, jit_enabled
+from layerlab.probes._loops import bin_counts, sign_counts, summary
 from layerlab.probes.activations import _percentiles
 from layerlab.probes.base import Scratch
 
@@ -97,8 +98,16 @@ def test_every_activation_statistic_equals_numpy(dtype, kind):
             flat = a.reshape(-1)
             finite = flat[np.isfinite(flat)]
             ctx = f"{which} {kind} {shape} {np.dtype(dtype).name}"
-            # the moments are ndarray.mean / ndarray.std bit for bit (NaN/Inf included, as NumPy)
-            assert same(g["mean"], a.mean()) and same(g["std"], a.std()), ctx
+            if flat.size < JIT_MIN or not jit_enabled():
+                # the moments are ndarray.mean / ndarray.std bit for bit (NaN/Inf included, as NumPy)
+                assert same(g["mean"], a.mean()) and same(g["std"], a.std()), ctx
+            else:  # compiled: summed in float64 (vector lanes, then the lanes), float64 NumPy's to its rounding:
+                # n·ε of the entries' scale at worst, n = 128,000
+                a64 = a.astype(np.float64)
+                scale = float(np.abs(finite).max()) if finite.size else 1.0
+                for stat, want in (("mean", a64.mean()), ("std", a64.std())):
+                    assert same(g[stat], want) or math.isclose(g[stat], want, rel_tol=1e-12,
+                                                              abs_tol=1e-10 * scale), ctx
             if finite.size:
                 assert (g["min"], g["max"]) == (finite.min(), finite.max()), ctx
                 assert [g["p15"], g["p50"], g["p85"]] == ref_percentiles(finite), ctx
@@ -237,11 +246,31 @@ def test_compiled_sign_counts_equal_the_numpy_path(shape):
             assert c.dtype == np.intp
             np.testing.assert_array_equal(c, w)
         np.testing.assert_array_equal(got[0], np.count_nonzero(a > 0, axis=1))
-        for compiled in (True, False):  # |g| written on the way, as np.abs
-            out = np.full(a.shape, 7.0, a.dtype)
-            both = sign_counts(a, abs_out=out, compiled=compiled)
-            assert all(np.array_equal(x, y) for x, y in zip(both, want))
-            assert out.tobytes() == np.abs(a).tobytes()
+        fin = np.where(np.isfinite(a), a, 0.0).astype(np.float64)
+        ref = (float((fin * fin).sum()), float(np.abs(fin).sum()))
+        for compiled, rel in ((True, 1e-12), (False, 1e-12 if a.dtype == np.float64 else 1e-5)):
+            *counts, ss, sa = sign_counts(a, sums=True, compiled=compiled)  # Σg², Σ|g| on the way
+            assert all(np.array_equal(x, y) for x, y in zip(counts, want))
+            assert math.isnan(ss) and math.isnan(sa)  # the NaN entries propagate
+            *_, ss, sa = sign_counts(fin.astype(a.dtype), sums=True, compiled=compiled)
+            assert (ss, sa) == pytest.approx(ref, rel=rel), compiled  # float64 sums when compiled
+
+
+@needs_numba
+def test_summary_takes_large_contiguous_float_arrays_only_and_counts_what_it_is_asked():
+    x = np.linspace(-2.0, 2.0, JIT_MIN, dtype=np.float32)
+    assert summary(x[:-1], 0.0, 0.0) is None  # fewer than JIT_MIN entries: NumPy's path
+    assert summary(np.repeat(x, 2)[::2], 0.0, 0.0) is None  # a strided view
+    assert summary(x.astype(np.int32), 0.0, 0.0) is None
+    assert summary(x.astype(np.float16), 0.0, 0.0) is None
+    mean, std, bad, below, above = summary(x, -1.5, None)
+    assert (bad, below, above) == (0, np.count_nonzero(x < np.float32(-1.5)), 0)
+    assert (mean, std) == pytest.approx((x.astype(np.float64).mean(), x.astype(np.float64).std()), rel=1e-12,
+                                        abs=1e-12)
+    x[[3, 7, 9]] = [np.nan, np.inf, -np.inf]
+    mean, std, bad, below, above = summary(x, None, 1.0)
+    assert math.isnan(mean) and math.isnan(std) and bad == 3 and below == 0
+    assert above == np.count_nonzero(x > np.float32(1.0))  # +inf is above, NaN is not
 
 
 # -- gradients -------------------------------------------------------------------------------------
@@ -294,12 +323,25 @@ def test_gradient_statistics_equal_numpy():
     for name, g in grads.items():
         layer, pname = name.split(".")
         key = f"{layer}/{pname}/grad"
-        assert same(got[f"{key}/mean_abs"], np.abs(g).mean()), name
+        if g.ndim == 1:
+            assert same(got[f"{key}/mean_abs"], np.abs(g).mean()), name
+        else:  # Σ|g| from the sign-count pass, over n
+            assert got[f"{key}/mean_abs"] == pytest.approx(np.abs(g.astype(np.float64)).mean(), rel=1e-6), name
         assert got[f"{key}/norm"] == pytest.approx(float(np.linalg.norm(g.astype(np.float64))), rel=1e-6,
                                                    nan_ok=True), name
         if g.ndim == 2:
             want = ref_sign_agreement(g)
             assert (got[f"{key}/sign_agree"], got[f"{key}/one_sign"]) == pytest.approx(want, rel=1e-12), name
+
+
+def test_gradient_statistics_of_float16_do_not_overflow():
+    model = nn.Sequential(nn.Linear(10, 4, rng=0))
+    model[0].weight.grad = np.full((4, 10), -3000.0, np.float16)  # by hand; Σ|g| = 1.2·10⁵ > float16's 65504
+    probe = GradientStats(model)
+    probe.record(0)
+    got = probe.keyed()
+    assert got["0/weight/grad/norm"] == pytest.approx(math.sqrt(40 * 3000.0**2), rel=1e-3)
+    assert got["0/weight/grad/mean_abs"] == 3000.0 and got["0/weight/grad/one_sign"] == 1.0
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -317,12 +359,19 @@ def test_gradient_statistics_of_a_large_layer_equal_numpy(dtype):
     for step in (0, 1):  # the second call reuses the work arrays
         probe.record(step)
         got = probe.keyed()
-        assert same(got["0/weight/grad/mean_abs"], np.abs(g).mean())
+        assert math.isnan(got["0/weight/grad/mean_abs"]) and math.isnan(got["0/weight/grad/norm"])  # g[9, 3]
         want = ref_sign_agreement(g)
         assert (got["0/weight/grad/sign_agree"], got["0/weight/grad/one_sign"]) == pytest.approx(want, rel=1e-12)
         assert same(got["0/weight/grad/sign_agree"], sign_agreement(g)[0])
     assert [r["stat"] for r in probe.records if r["step"] == 1 and r["layer"] == "0"][:5] == [
         "norm", "mean_abs", "sign_agree", "one_sign", "norm"]  # the order of the records is kept
+    g[9, 3] = 0.5  # finite: the one-pass norm and mean |g| against float64 NumPy
+    probe.record(2)
+    got = probe.keyed()
+    g64 = g.astype(np.float64)
+    rel = 1e-12 if jit_enabled() or dtype == np.float64 else 1e-5
+    assert got["0/weight/grad/norm"] == pytest.approx(np.linalg.norm(g64), rel=rel)
+    assert got["0/weight/grad/mean_abs"] == pytest.approx(np.abs(g64).mean(), rel=rel)
 
 
 # -- work arrays --------------------------------------------------------------------------------------

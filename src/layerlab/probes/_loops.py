@@ -13,8 +13,12 @@ expressions):
   bins a chunk at a time (an index array and ``np.bincount``: four passes); the compiled
   one writes a chunk's int32 bin indices in one vectorised pass and counts them in a second.
 - :func:`sign_counts`: (#entries > 0, #entries < 0) of each row of a 2-D array (zeros and
-  NaN have no sign), and optionally |g| (for the mean |g|). NumPy: two comparisons into a bool
-  work array and two row sums of its bytes (and ``np.abs``); compiled: one pass.
+  NaN have no sign), and optionally Σg² and Σ|g| (for the norm and the mean |g|). NumPy: two
+  comparisons into a bool work array and two row sums of its bytes (and ``np.dot``, ``np.abs``);
+  compiled: one pass over g (each row counted, then summed in float64 while it is in L1).
+
+- :func:`summary` (compiled only): mean, std, the number of non-finite entries and of entries
+  below/above two thresholds, in two passes (sums in float64) where NumPy takes six.
 
 numba is imported, and the loops compiled (cached on disk), at the first call that takes the
 compiled path — never at ``import layerlab``.
@@ -22,13 +26,14 @@ compiled path — never at ``import layerlab``.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
 
 from ..kernels import JIT_MIN, compile_loop, jit_enabled
 
-__all__ = ["bin_counts", "sign_counts", "CHUNK"]
+__all__ = ["bin_counts", "sign_counts", "summary", "CHUNK"]
 
 CHUNK = 1 << 16  # entries binned per pass (bounds the index work arrays: 256 kB compiled, 768 kB NumPy)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -97,29 +102,56 @@ def _bin_counts_numpy(vals, lo_t, scale, bins, dt, scratch) -> np.ndarray:
     return counts[:bins].copy()
 
 
-def sign_counts(g: np.ndarray, work: np.ndarray | None = None, *, abs_out: np.ndarray | None = None,
-                compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sign_counts(g: np.ndarray, work: np.ndarray | None = None, *, sums: bool = False,
+                compiled: bool | None = None) -> tuple:
     """(pos, neg): the number of entries > 0 and < 0 in each row of the 2-D array ``g``, as intp.
 
     ``work``: optional bool array of at least ``g.size`` entries for the NumPy path's masks.
-    ``abs_out``: optional array of g's shape and dtype that receives |g| (``np.abs``), in the same
-    pass when compiled. ``compiled``: as in :func:`bin_counts` (the compiled loop takes
-    float32/float64 ``g`` only).
+    ``sums=True`` adds Σg² and Σ|g| as Python floats: ``(pos, neg, Σg², Σ|g|)``. The compiled path
+    accumulates them in float64 in the same pass (vectorised: see ``compile_loop(reassoc=True)``); the
+    NumPy path computes them in g's dtype (``np.dot``, ``np.abs(g).sum()``), so the two agree to g's
+    precision, not bit for bit. ``compiled``: as in :func:`bin_counts` (the
+    compiled loop takes float32/float64 ``g`` only).
     """
     if compiled is None:
         compiled = g.size >= JIT_MIN and jit_enabled()
     if compiled and g.dtype in _FLOATS:
         pos = np.empty(g.shape[0], np.intp)
         neg = np.empty(g.shape[0], np.intp)
-        keep = abs_out is not None
-        _compiled().sign_counts(g, pos, neg, abs_out if keep else np.empty((1, 1), g.dtype), keep)
-        return pos, neg
-    if abs_out is not None:
-        np.abs(g, out=abs_out)
+        out = np.zeros(2, np.float64)
+        _compiled().sign_counts(g, pos, neg, out, sums)
+        return (pos, neg, float(out[0]), float(out[1])) if sums else (pos, neg)
     mask = np.empty(g.shape, np.bool_) if work is None else work[:g.size].reshape(g.shape)
     pos = _row_counts(np.greater(g, 0, out=mask))
     neg = _row_counts(np.less(g, 0, out=mask))
-    return pos, neg
+    if not sums:
+        return pos, neg
+    flat = g.reshape(-1)
+    return pos, neg, float(np.dot(flat, flat)), float(np.abs(flat).sum())
+
+
+def summary(flat: np.ndarray, below: float | None, above: float | None):
+    """Moments and counts of one activation tensor in two compiled passes, or None when the compiled path
+    does not take ``flat`` (numba off, fewer than ``kernels.JIT_MIN`` entries, not a contiguous 1-D
+    float32/float64 array): the caller then computes the same statistics with NumPy.
+
+    Returns ``(mean, std, nonfinite, n_below, n_above)``: μ = Σv/n and σ = √(Σ(v − μ)²/n) accumulated in
+    float64 (NaN/±inf propagate as in ``ndarray.mean``/``std``), as Python floats; the number of NaN/±inf
+    entries; the number of entries < ``below`` and > ``above`` (thresholds compared in the data's dtype,
+    as NumPy compares an array with a Python float; None: not counted, 0). The min and max are left to
+    NumPy, whose SIMD reductions are faster than a compiled loop that must keep NaN's semantics."""
+    if (type(flat) is not np.ndarray or flat.ndim != 1 or flat.size < JIT_MIN or flat.dtype not in _FLOATS
+            or not flat.flags.c_contiguous or not jit_enabled()):
+        return None
+    t = flat.dtype.type
+    lo = t(-np.inf if below is None else below)
+    hi = t(np.inf if above is None else above)
+    counts = np.zeros(3, np.int64)
+    loops = _compiled()
+    n = flat.size
+    mean = loops.summary(flat, lo, hi, counts) / n
+    std = math.sqrt(loops.sq_dev(flat, mean) / n)
+    return mean, std, int(counts[0]), int(counts[1]), int(counts[2])
 
 
 def _row_counts(mask: np.ndarray) -> np.ndarray:
@@ -157,9 +189,12 @@ def _bin_counts_loop(v, lo, hi, scale, far, counts, idx):
         counts[0, idx[i]] += 1
 
 
-def _sign_counts_loop(g, pos, neg, a, keep_abs):
-    """pos[i] = #(g[i, j] > 0), neg[i] = #(g[i, j] < 0) over j; and, if ``keep_abs``, a[i, j] = |g[i, j]| in
-    the same pass."""
+def _sign_counts_loop(g, pos, neg, out, sums):
+    """pos[i] = #(g[i, j] > 0), neg[i] = #(g[i, j] < 0) over j; and, if ``sums``, out[0] = Σ g[i, j]² and
+    out[1] = Σ |g[i, j]| in float64, each row summed right after it is counted (it is in L1 then).
+    Compiled with ``reassoc`` (the sums vectorise; the counts are integers)."""
+    ss = 0.0
+    sa = 0.0
     for i in range(g.shape[0]):
         p = 0
         n = 0
@@ -167,10 +202,43 @@ def _sign_counts_loop(g, pos, neg, a, keep_abs):
             x = g[i, j]
             p += x > 0
             n += x < 0
-            if keep_abs:
-                a[i, j] = abs(x)
         pos[i] = p
         neg[i] = n
+        if sums:
+            for j in range(g.shape[1]):
+                d = np.float64(g[i, j])
+                ss += d * d
+                sa += abs(d)
+    out[0] = ss
+    out[1] = sa
+
+
+def _summary_loop(v, lo, hi, counts):
+    """Σv in float64 (returned); counts = (#non-finite, #(v < lo), #(v > hi)). Compiled with ``reassoc``:
+    the sum vectorises."""
+    s = 0.0
+    bad = 0
+    nlo = 0
+    nhi = 0
+    for i in range(v.size):
+        x = v[i]
+        s += np.float64(x)
+        nlo += x < lo
+        nhi += x > hi
+        bad += (x - x) != 0  # NaN and ±inf give NaN
+    counts[0] = bad
+    counts[1] = nlo
+    counts[2] = nhi
+    return s
+
+
+def _sq_dev_loop(v, mean):
+    """Σ(v − mean)² in float64 (``reassoc``: vectorises)."""
+    s = 0.0
+    for i in range(v.size):
+        d = np.float64(v[i]) - mean
+        s += d * d
+    return s
 
 
 _COMPILED = None
@@ -182,5 +250,7 @@ def _compiled():
     global _COMPILED
     if _COMPILED is None:
         _COMPILED = SimpleNamespace(bin_counts=compile_loop(_bin_counts_loop),
-                                    sign_counts=compile_loop(_sign_counts_loop))
+                                    sign_counts=compile_loop(_sign_counts_loop, reassoc=True),
+                                    summary=compile_loop(_summary_loop, reassoc=True),
+                                    sq_dev=compile_loop(_sq_dev_loop, reassoc=True))
     return _COMPILED

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import nonnegative_int, positive_int
-from ._loops import bin_counts
+from ._loops import bin_counts, summary
 from .base import Probe, can_die, is_activation, saturation_range
 
 __all__ = ["ActivationStats"]
@@ -86,7 +86,8 @@ class ActivationStats(Probe):
 
     Statistics (``stat`` of the records), over all entries of the batch:
 
-    - ``mean``, ``std``, ``min``, ``max``;
+    - ``mean``, ``std``, ``min``, ``max`` (mean and std summed in float64 by the compiled loops of a
+      tensor of at least ``kernels.JIT_MIN`` entries, else as ``ndarray.mean``/``std``);
     - ``p15``, ``p50``, ``p85``: percentiles (linear interpolation). Exact when the tensor
       has at most ``sample_size`` entries; otherwise computed on a fixed random subsample
       of ``sample_size`` entries (the same indices at every step for a given size, drawn
@@ -301,18 +302,26 @@ class ActivationStats(Probe):
         flat = x.reshape(-1)
         n = flat.size
         work = self._scratch
-        if flat.dtype in _MOMENT_DTYPES:
+        below = above = None
+        if srange is not None:
+            margin = (1.0 - self.saturation) * max(abs(e) for e in srange if e is not None)
+            below = None if srange[0] is None else srange[0] + margin
+            above = None if srange[1] is None else srange[1] - margin
+        fast = summary(flat, below, above)  # compiled: moments in float64 and the counts, in two passes
+        if fast is not None:
+            mean, std, nonfinite, n_below, n_above = fast
+            stats = {"mean": mean, "std": std}
+        elif flat.dtype in _MOMENT_DTYPES:
             mean, std = _moments(flat, work.get("f", flat.dtype, n))
             stats = {"mean": mean, "std": std}
         else:  # float16 (float32 sums), integers (float64), ...: NumPy's own rules
             stats = {"mean": x.mean(), "std": x.std()}
         vals = flat
-        nonfinite = 0
         vmin, vmax = flat.min(), flat.max()
-        if not (np.isfinite(vmin) and np.isfinite(vmax)):  # NaN/Inf: found by two cheap reductions, no mask
-            finite = np.isfinite(flat)
-            nonfinite = n - int(np.count_nonzero(finite))
-            vals = flat[finite]
+        if fast is None:  # NaN/Inf are found by the two reductions, with no mask
+            nonfinite = 0 if np.isfinite(vmin) and np.isfinite(vmax) else n - int(np.count_nonzero(np.isfinite(flat)))
+        if nonfinite:
+            vals = flat[np.isfinite(flat)]
             if vals.size:
                 vmin, vmax = vals.min(), vals.max()
         if vals.size:
@@ -325,15 +334,11 @@ class ActivationStats(Probe):
                 np.take(vals, self._subsample(vals.size), out=sub, mode="clip")  # 'raise' would buffer out
             stats["p15"], stats["p50"], stats["p85"] = _percentiles(sub, _QS, overwrite=True)
         if srange is not None:
-            lo, hi = srange
-            margin = (1.0 - self.saturation) * max(abs(e) for e in srange if e is not None)
-            mask = work.get("b", np.bool_, n)
-            count = 0
-            if lo is not None:
-                count += int(np.count_nonzero(np.less(flat, lo + margin, out=mask)))
-            if hi is not None:
-                count += int(np.count_nonzero(np.greater(flat, hi - margin, out=mask)))
-            stats["saturated"] = count / n
+            if fast is None:
+                mask = work.get("b", np.bool_, n)
+                n_below = 0 if below is None else int(np.count_nonzero(np.less(flat, below, out=mask)))
+                n_above = 0 if above is None else int(np.count_nonzero(np.greater(flat, above, out=mask)))
+            stats["saturated"] = (n_below + n_above) / n
         if dead_units is not None:  # nn.Activation.dead_units: output <= 0 on every example
             active = ~dead_units(x)
             units = active.size

@@ -114,14 +114,15 @@ class GradientStats(Probe):
             if g is None:
                 continue
             g = np.asarray(getattr(g, "data", g))
-            norm = grad_norm(g)
-            if g.ndim == 2 and g.size and g.dtype.kind == "f" and g.flags.c_contiguous:
-                # |g| (for its mean) and the sign counts of each unit in one pass over g
-                a = self._scratch.get("abs", g.dtype, g.size).reshape(g.shape)
-                counts = sign_counts(g, self._scratch.get("mask", np.bool_, g.size), abs_out=a)
-                mean_abs = float(a.mean())
+            if g.ndim == 2 and g.size and g.dtype in (np.float32, np.float64):  # (float16 sums would overflow)
+                # the sign counts of each unit, Σg² and Σ|g| in one pass over g (compiled)
+                pos, neg, ss, sa = sign_counts(g, self._scratch.get("mask", np.bool_, g.size), sums=True)
+                counts = pos, neg
+                norm = math.sqrt(ss) if math.isfinite(ss) else grad_norm(g)  # NaN, ±inf, or Σg² overflowed
+                mean_abs = sa / g.size
             else:
                 counts = None
+                norm = grad_norm(g)
                 mean_abs = self._mean_abs(g)
             stats = {"norm": norm, "mean_abs": mean_abs}
             key = (pname, g.ndim)

@@ -1,4 +1,5 @@
-"""The probes' fast statistics equal the plain NumPy computation, entry for entry.
+"""The probes' fast statistics equal the plain NumPy computation: counts integer for integer, the
+moments bit for bit on NumPy's path and to float64 rounding on the compiled one.
 
 ActivationStats and GradientStats compute their statistics with reused work arrays, one
 single-kth partition per order statistic, and counting loops (histogram bins, per-row signs)

@@ -1,10 +1,10 @@
-"""The probes' counting loops: histogram bin counts and per-row sign counts.
+"""The probes' compiled loops: histogram bin counts, per-row sign counts, an activation's moments.
 
-Each function has a NumPy path and a compiled one (numba, when installed and ``LAYERLAB_JIT`` is
-not ``0``: the convention of :mod:`layerlab.kernels`), taken by arrays of at least
-``kernels.JIT_MIN`` entries. Both only count, so the two paths give the same integers
-(``tests/test_probe_stats.py`` checks them against each other and against the plain NumPy
-expressions):
+Each has a compiled path (numba, when installed and ``LAYERLAB_JIT`` is not ``0``: the convention of
+:mod:`layerlab.kernels`), taken by arrays of at least ``kernels.JIT_MIN`` entries, and a NumPy one
+(for :func:`summary`, the caller's). Counts are integers, so both paths give the same counts; sums
+agree to the data's precision (``tests/test_probe_stats.py`` checks them against each other and
+against the plain NumPy expressions):
 
 - :func:`bin_counts`: the counts of ``bins`` equal bins over [lo, hi]. Entry v (lo ≤ v ≤ hi,
   compared in the data's dtype as NumPy compares an array with a Python float) goes to bin
@@ -16,7 +16,6 @@ expressions):
   NaN have no sign), and optionally Σg² and Σ|g| (for the norm and the mean |g|). NumPy: two
   comparisons into a bool work array and two row sums of its bytes (and ``np.dot``, ``np.abs``);
   compiled: one pass over g (each row counted, then summed in float64 while it is in L1).
-
 - :func:`summary` (compiled only): mean, std, the number of non-finite entries and of entries
   below/above two thresholds, in two passes (sums in float64) where NumPy takes six.
 

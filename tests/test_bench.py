@@ -153,7 +153,7 @@ def test_w5_runs_long_rounds_of_whole_sampling_periods_and_reports_wall_and_cpu(
 
     _FakeWorker.calls = []
     monkeypatch.setattr(bench, "_Worker", _FakeWorker)
-    args = argparse.Namespace(seed=0, threads=1, warmup=1, steps=0, repeat=3)
+    args = argparse.Namespace(seed=0, threads=1, warmup=1, steps=0, repeat=3, settle=0.2)
     (row,) = bench._measure("W5", ["layerlab-noprobes"], args)
     assert row["steps_per_round"] == 40  # 1 s / 26 ms ≈ 38 steps: the least, 40
     assert row["rounds"] == 41 and len(row["layerlab_s_per_step"]) == 41
@@ -179,9 +179,29 @@ def test_w5_runs_long_rounds_of_whole_sampling_periods_and_reports_wall_and_cpu(
     (row,) = bench._measure("W5", ["layerlab-noprobes"], args)
     assert row["steps_per_round"] == 80
     # --steps given: used as is; --repeat above W5's minimum: used as is
-    args = argparse.Namespace(seed=0, threads=1, warmup=0, steps=20, repeat=45)
+    args = argparse.Namespace(seed=0, threads=1, warmup=0, steps=20, repeat=45, settle=0.2)
     (row,) = bench._measure("W5", ["layerlab-noprobes"], args)
     assert (row["steps_per_round"], row["rounds"]) == (20, 45)
+
+
+@pytest.mark.parametrize("threads, settle", [(2, 0.2), (2, 0.0), (1, 0.2)])
+def test_rounds_wait_for_the_other_workers_threads_to_settle(monkeypatch, threads, settle):
+    """With more than one thread, every timed round (and the two probing rounds of --steps' default) starts
+    after --settle seconds of quiet; with one thread there are no BLAS worker threads to wait for."""
+    import argparse
+
+    _FakeWorker.calls = []
+    events = []
+    monkeypatch.setattr(bench, "_Worker", _FakeWorker)
+    monkeypatch.setattr(bench.time, "sleep", lambda s: events.append(("sleep", s)))
+    real_run = _FakeWorker.run
+    monkeypatch.setattr(_FakeWorker, "run", lambda self, k: (events.append(("run", k)), real_run(self, k))[1])
+    args = argparse.Namespace(seed=0, threads=threads, warmup=1, steps=0, repeat=3, settle=settle)
+    (row,) = bench._measure("W2", ["torch"], args)
+    timed = [i for i, e in enumerate(events) if e[0] == "run" and e[1] != 1]  # not the warm-up steps
+    assert len(timed) == 2 + 2 * row["rounds"]
+    waits = [events[i - 1][1] for i in timed if events[i - 1][0] == "sleep" and events[i - 1][1] > 0]
+    assert waits == ([settle] * len(timed) if threads > 1 and settle else [])
 
 
 def _sign_test_ranks(n, alpha=0.05):

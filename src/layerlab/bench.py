@@ -23,7 +23,9 @@ How it measures. Each framework runs in its own worker process (which imports on
 framework), started with the same thread count for BLAS, OpenMP and ``torch.set_num_threads``.
 After a warm-up the parent lets the workers run in turn — A, B, A, B, … — a round of
 ``steps`` steps each, so that a burst of load from other processes hits both sides of a
-pair. The table shows the median samples/s of each side, the median over the pairs of
+pair. With more than one thread the parent waits ``--settle`` seconds (0.2) before each round: a
+worker's BLAS threads spin for about 0.1 s after its last call, and a round started meanwhile would
+share the cores with them (see ``SETTLE``). The table shows the median samples/s of each side, the median over the pairs of
 the ratio layerlab / peer with its 95% confidence interval (the sign test's, from the pairs'
 order statistics: a target inside it is within the run's noise) and its min–max, and each worker's
 peak RSS (the high-water mark
@@ -707,12 +709,22 @@ class _Worker:
 
 
 # -- measuring ------------------------------------------------------------------------------------------------
-def _rounds(a: _Worker, b: _Worker, steps: int, repeat: int) -> np.ndarray:
+#: seconds the parent waits before each timed round when the workers run more than one thread. A worker's
+#: BLAS threads keep spinning for about 0.1 s after its last call (OpenBLAS's THREAD_TIMEOUT, 2²⁸ cycles)
+#: before they sleep; a round started meanwhile shares the cores with them. Measured here (W1 against its
+#: GEMMs, 2 threads): without the wait both sides ran at about 24 ms per step instead of 15 and 12, and the
+#: GEMM side lost more, so the fraction of the GEMM bound read 0.88–0.90 instead of 0.76–0.82.
+SETTLE = 0.2
+
+
+def _rounds(a: _Worker, b: _Worker, steps: int, repeat: int, settle: float = 0.0) -> np.ndarray:
     """(wall s/step of A, of B, CPU s/step of A, of B) in ``repeat`` alternating rounds of ``steps``
-    steps each: an array of shape (4, repeat)."""
+    steps each, each round after ``settle`` seconds of quiet: an array of shape (4, repeat)."""
     out = np.empty((4, repeat))
     for i in range(repeat):
+        time.sleep(settle)
         out[0::2, i] = a.run(steps)
+        time.sleep(settle)
         out[1::2, i] = b.run(steps)
     return out / steps
 
@@ -734,11 +746,15 @@ def median_ci(values, level: float = 0.95) -> tuple[float, float] | None:
     return float(x[k - 1]), float(x[n - k])
 
 
-def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25, least: int = 2, multiple: int = 1) -> int:
+def _auto_steps(a: _Worker, b: _Worker, budget: float = 0.25, least: int = 2, multiple: int = 1,
+                settle: float = 0.0) -> int:
     """Steps per round so that a round of the slower side takes about ``budget`` seconds, at least ``least``
     (W6's 40: a round of an end-to-end run spans its per-step variation, an epoch's end now and then), a
     multiple of ``multiple`` (W5's 10: every round holds the same number of sampled steps)."""
-    t = max(a.run(2)[0], b.run(2)[0]) / 2
+    time.sleep(settle)
+    ta = a.run(2)[0]
+    time.sleep(settle)
+    t = max(ta, b.run(2)[0]) / 2
     n = int(min(100, max(least, round(budget / max(t, 1e-6)))))
     return -(-n // multiple) * multiple
 
@@ -766,6 +782,7 @@ def _measure(workload: str, peers: list[str], args) -> list[dict]:
     for p in peers:
         workers[p] = _Worker(workload, p, args.seed, args.threads)
     rows = []
+    settle = args.settle if args.threads > 1 else 0.0  # one thread: no BLAS worker threads to wait for
     try:
         for wk in workers.values():
             wk.ready()
@@ -776,10 +793,10 @@ def _measure(workload: str, peers: list[str], args) -> list[dict]:
                 a.run(1)
                 b.run(1)
             steps = args.steps or _auto_steps(a, b, budget=w.round_seconds, least=w.min_steps,
-                                              multiple=w.step_multiple)
+                                              multiple=w.step_multiple, settle=settle)
             repeat = max(args.repeat, w.min_rounds)
             load0 = os.getloadavg()
-            ta, tb, ca, cb = _rounds(a, b, steps, repeat)
+            ta, tb, ca, cb = _rounds(a, b, steps, repeat, settle)
             ratio = tb / ta  # = (samples/s of layerlab) / (samples/s of the peer), pair by pair
             rows.append({
                 "workload": workload, "peer": p, "batch": w.batch, "steps_per_round": steps, "rounds": repeat,
@@ -848,7 +865,9 @@ def _table(rows: list[dict], meta: dict):
     load = meta["load_before"]
     table = Table(title=f"layerlab bench — {meta['cores']} cores, {meta['threads']} thread(s) for BLAS/OpenMP/torch; "
                         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before, "
-                        f"{meta['load_after'][0]:.2f} after; {_pairs(rows, meta)} A/B pairs per row; compiled kernels "
+                        f"{meta['load_after'][0]:.2f} after; {_pairs(rows, meta)} A/B pairs per row"
+                        + (f", each round after {meta['settle']:g} s of quiet" if meta.get("settle") else "")
+                        + "; compiled kernels "
                         f"{'on (numba)' if meta['jit'] else 'off (NumPy; LAYERLAB_JIT=0 or no numba)'}",
                   title_justify="left")
     for col in ("workload", "peer", "layerlab samples/s", "peer samples/s", "ratio (median)", "95% CI", "min–max",
@@ -900,6 +919,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="warm-up steps of each side before timing (default 3)")
     p.add_argument("--threads", type=int, default=_threads_default(),
                    help="threads for BLAS, OpenMP and torch, the same for every framework (default: all cores)")
+    p.add_argument("--settle", type=float, default=SETTLE,
+                   help=f"with more than one thread, seconds to wait before each timed round, so that the other "
+                        f"worker's BLAS threads have stopped spinning (default {SETTLE})")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default 0)")
     p.add_argument("--json", metavar="PATH", help="also write the results (every round) as JSON")
     p.add_argument("--profile", action="store_true",
@@ -916,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
         workload, framework, seed, threads = args.worker
         return _worker(workload, framework, int(seed), int(threads))
     for name, v, low in (("--repeat", args.repeat, 1), ("--steps", args.steps, 0), ("--warmup", args.warmup, 0),
-                         ("--threads", args.threads, 1)):
+                         ("--threads", args.threads, 1), ("--settle", args.settle, 0)):
         if v < low:
             print(f"layerlab bench: {name} must be >= {low}, got {v}", file=sys.stderr)
             return 2
@@ -935,6 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=max(140, Console().width))
     meta = {"cores": os.cpu_count(), "threads": args.threads, "load_before": os.getloadavg(),
             "numpy": np.__version__, "python": sys.version.split()[0], "repeat": args.repeat,
+            "settle": args.settle if args.threads > 1 else 0.0,
             "warmup": args.warmup, "seed": args.seed, "jit": jit_enabled()}
     if has_torch and "torch" in peers:
         from importlib.metadata import version

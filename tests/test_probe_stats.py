@@ -272,6 +272,8 @@ def test_summary_takes_large_contiguous_float_arrays_only_and_counts_what_it_is_
     mean, std, bad, below, above = summary(x, None, 1.0)
     assert math.isnan(mean) and math.isnan(std) and bad == 3 and below == 0
     assert above == np.count_nonzero(x > np.float32(1.0))  # +inf is above, NaN is not
+    mean, _, bad, below, above = summary(np.full(JIT_MIN, 1e308), None, None)  # finite, but Σ overflows
+    assert mean == np.inf and (bad, below, above) == (0, 0, 0)
 
 
 # -- gradients -------------------------------------------------------------------------------------

@@ -25,14 +25,14 @@ After a warm-up the parent lets the workers run in turn — A, B, A, B, … — 
 ``steps`` steps each, so that a burst of load from other processes hits both sides of a
 pair. With more than one thread the parent waits ``--settle`` seconds (0.2) before each round: a
 worker's BLAS threads spin for about 0.1 s after its last call, and a round started meanwhile would
-share the cores with them (see ``SETTLE``). The table shows the median samples/s of each side, the median over the pairs of
-the ratio layerlab / peer with its 95% confidence interval (the sign test's, from the pairs'
-order statistics: a target inside it is within the run's noise) and its min–max, and each worker's
-peak RSS (the high-water mark
-of a process that ran only that framework, imports included: torch's import alone is about
-180 MB). On a shared machine absolute samples/s move with the load; the ratios measured
-side by side in one run are what counts. The thread count and the load average (before and
-after) are part of the output, and the JSON keeps every round, wall-clock and CPU time.
+share the cores with them (see ``SETTLE``). The table shows the median samples/s of each side, the
+median over the pairs of the ratio layerlab / peer with its 95% confidence interval (the sign test's,
+from the pairs' order statistics: a target inside it is within the run's noise) and its min–max, and
+each worker's peak RSS (the high-water mark of a process that ran only that framework, imports
+included: torch's import alone is about 180 MB). On a shared machine absolute samples/s move with
+the load; the ratios measured side by side in one run are what counts. The thread count and the
+load average (before and after) are part of the output, and the JSON keeps every round, wall-clock
+and CPU time.
 
 W5 measures a difference of a few per cent, which one burst of load on a shared machine can swamp,
 so its rounds are longer and more: by default about 1 s and at least 40 steps each (whole sampling
@@ -46,9 +46,9 @@ with other processes still weigh on both).
 The roofline: the peer ``gemm`` runs only the workload's matrix products (forward, and in training the
 weight and input gradients) on the same shapes, into preallocated outputs — the least any CPU framework
 must do per step. Measured in the same A/B rounds, its ratio is the fraction of that GEMM bound layerlab
-reaches (``gemm_flops`` gives the FLOP count, for a rate). At 2 threads a single pair of W1 rounds against
-it moves by ±20% on a shared VM, so W1 runs at least 41 pairs, as W5 does (the median's interval is then
-about ±5%).
+reaches (``gemm_flops`` gives the FLOP count, for a rate). At 2 threads single pairs of W1 rounds against
+it spread widely on a shared VM (0.44–1.10 in one run), so W1 runs at least 41 pairs, as W5 does (the
+median's interval is then a few points wide).
 
 PyTorch is a dev extra, not a dependency: it is imported only inside a torch worker, and
 ``--vs torch`` without it installed stops with a message.
@@ -802,7 +802,8 @@ def _measure(workload: str, peers: list[str], args) -> list[dict]:
                 "workload": workload, "peer": p, "batch": w.batch, "steps_per_round": steps, "rounds": repeat,
                 "layerlab_samples_s": float(np.median(w.batch / ta)), "peer_samples_s": float(np.median(w.batch / tb)),
                 "ratio_median": float(np.median(ratio)), "ratio_ci95": median_ci(ratio),
-                "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()), "layerlab_s_per_step": ta.tolist(), "peer_s_per_step": tb.tolist(),
+                "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
+                "layerlab_s_per_step": ta.tolist(), "peer_s_per_step": tb.tolist(),
                 "layerlab_cpu_s_per_step": ca.tolist(), "peer_cpu_s_per_step": cb.tolist(),
                 "cpu_ratio_median": float(np.median(cb / ca)),
                 "load_before": load0, "load_after": os.getloadavg(), "target": TARGETS.get((workload, p)),
@@ -854,7 +855,7 @@ def _memory(row: dict) -> str:
 
 
 def _pairs(rows: list[dict], meta: dict) -> str:
-    """The number of A/B pairs of the rows: ``--repeat``, and the rows that ran more (W1's and W5's ``min_rounds``)."""
+    """The number of A/B pairs of the rows: ``--repeat``, and the rows that ran more (W1's, W5's ``min_rounds``)."""
     more = {f"{r['workload']} {r['rounds']}" for r in rows if r["rounds"] != meta["repeat"]}
     return f"{meta['repeat']}" + (f" ({', '.join(sorted(more))})" if more else "")
 

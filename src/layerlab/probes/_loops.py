@@ -109,8 +109,8 @@ def sign_counts(g: np.ndarray, work: np.ndarray | None = None, *, sums: bool = F
     ``sums=True`` adds Σg² and Σ|g| as Python floats: ``(pos, neg, Σg², Σ|g|)``. The compiled path
     accumulates them in float64 in the same pass (vectorised: see ``compile_loop(reassoc=True)``); the
     NumPy path computes them in g's dtype (``np.dot``, ``np.abs(g).sum()``), so the two agree to g's
-    precision, not bit for bit. ``compiled``: as in :func:`bin_counts` (the
-    compiled loop takes float32/float64 ``g`` only).
+    precision, not bit for bit. ``compiled``: as in :func:`bin_counts` (the compiled loop takes
+    float32/float64 ``g`` only).
     """
     if compiled is None:
         compiled = g.size >= JIT_MIN and jit_enabled()

@@ -310,16 +310,16 @@ class ActivationStats(Probe):
         fast = summary(flat, below, above)  # compiled: moments in float64 and the counts, in two passes
         if fast is not None:
             mean, std, nonfinite, n_below, n_above = fast
-            stats = {"mean": mean, "std": std}
         elif flat.dtype in _MOMENT_DTYPES:
             mean, std = _moments(flat, work.get("f", flat.dtype, n))
-            stats = {"mean": mean, "std": std}
         else:  # float16 (float32 sums), integers (float64), ...: NumPy's own rules
-            stats = {"mean": x.mean(), "std": x.std()}
+            mean, std = x.mean(), x.std()
+        stats = {"mean": mean, "std": std}
         vals = flat
         vmin, vmax = flat.min(), flat.max()
         if fast is None:  # NaN/Inf are found by the two reductions, with no mask
-            nonfinite = 0 if np.isfinite(vmin) and np.isfinite(vmax) else n - int(np.count_nonzero(np.isfinite(flat)))
+            finite = np.isfinite(vmin) and np.isfinite(vmax)
+            nonfinite = 0 if finite else n - int(np.count_nonzero(np.isfinite(flat)))
         if nonfinite:
             vals = flat[np.isfinite(flat)]
             if vals.size:
